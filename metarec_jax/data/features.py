@@ -1,0 +1,60 @@
+"""Dense indices and padded categorical feature tables.
+
+Each field becomes an int32 table [n_entities, max_values] of 1-based value
+indices, 0 where padded; the model averages the embeddings of the non-zero
+entries (MeLU's multi-hot average). Value vocabularies cover every entity,
+new items included: their side information is known at cold start.
+"""
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class Vocab:
+  """Original ids <-> dense indices 0..n-1, sorted by id."""
+  ids: np.ndarray
+
+  @classmethod
+  def build(cls, ids) -> "Vocab":
+    return cls(np.unique(np.asarray(ids, dtype=np.int64)))
+
+  def __len__(self) -> int:
+    return len(self.ids)
+
+  def index(self, ids) -> np.ndarray:
+    ids = np.asarray(ids, dtype=np.int64)
+    pos = np.searchsorted(self.ids, ids)
+    pos = np.minimum(pos, len(self.ids) - 1)
+    bad = self.ids[pos] != ids
+    if bad.any():
+      raise KeyError(f"unknown ids: {ids[bad][:10].tolist()}")
+    return pos.astype(np.int32)
+
+
+@dataclasses.dataclass
+class FieldTable:
+  """One categorical field: [n_entities, width] 1-based value indices."""
+  values: np.ndarray
+  vocab_size: int  # number of distinct values, excluding the 0 pad
+
+
+def build_table(field: dict, vocab: Vocab, max_width: int = 0) -> FieldTable:
+  """Encodes {original id: [values]} for the entities of `vocab`."""
+  names = sorted({v for vals in field.values() for v in vals})
+  value_index = {name: i + 1 for i, name in enumerate(names)}
+  rows = [field.get(int(i), []) for i in vocab.ids]
+  width = max(1, max((len(r) for r in rows), default=1))
+  if max_width:
+    width = min(width, max_width)
+  table = np.zeros((len(vocab), width), np.int32)
+  for r, vals in enumerate(rows):
+    for c, v in enumerate(vals[:width]):
+      table[r, c] = value_index[v]
+  return FieldTable(table, len(names))
+
+
+def build_tables(fields: dict, vocab: Vocab, max_width: int = 0) -> dict:
+  return {name: build_table(f, vocab, max_width)
+          for name, f in sorted(fields.items())}

@@ -1,0 +1,113 @@
+"""Raw files -> split -> feature tables -> task sets, stored through TFDS.
+
+`prepare(data_config, seed)` is the one entry point the trainer calls. The
+prepared tasks are materialised once per data fingerprint as array_record
+files (tfds_builder.py) and read back with tfds.data_source.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+
+from absl import logging
+import numpy as np
+
+from metarec_jax import floors
+from metarec_jax.data import assets, features, scenarios, sources
+from metarec_jax.data.tasks import TaskSet
+
+TASK_FORMAT_VERSION = "tasks-v1"
+SPLITS = ("train", "validation") + scenarios.SCENARIOS
+
+
+@dataclasses.dataclass
+class Prepared:
+  """Everything downstream code needs about one dataset and seed."""
+  name: str
+  split: scenarios.Split
+  users: features.Vocab
+  items: features.Vocab
+  tables: dict           # numpy: {"user": {f: [U, w]}, "item": {...}, "item_id": [I]}
+  user_fields: tuple     # ((name, vocab_size), ...)
+  item_fields: tuple
+  num_item_ids: int      # existing items; id 0 = unknown
+  tasks: dict            # split name -> TaskSet
+  floor_stats: floors.FloorStats
+  rating_range: tuple
+
+
+def load_raw(data_config) -> sources.RawData:
+  if data_config.name == "ml100k":
+    return sources.load_ml100k(data_config.get("path") or None)
+  if data_config.name == "ml1m":
+    path = data_config.get("path") or os.environ.get("METAREC_ML1M_DIR", "")
+    return sources.load_ml1m(path)
+  raise ValueError(f"unknown dataset {data_config.name!r}")
+
+
+def fingerprint(data_config, seed: int) -> str:
+  key = json.dumps({"config": data_config.to_dict(), "seed": seed,
+                    "version": TASK_FORMAT_VERSION}, sort_keys=True)
+  return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def build_tasks(split, users, items, seed: int, k_shot: int) -> dict:
+  uidx, iidx = users.index, items.index
+  tasks = {
+      "train": scenarios.make_tasks(split.train_pool, uidx, iidx, seed, 0,
+                                    split_long=True),
+      "validation": scenarios.make_tasks(split.validation_pool, uidx, iidx,
+                                         seed, 1),
+  }
+  for salt, name in enumerate(scenarios.SCENARIOS, 2):
+    tasks[name] = scenarios.make_tasks(split.scenarios[name], uidx, iidx,
+                                       seed, salt, k_shot=k_shot)
+  return tasks
+
+
+def prepare(data_config, seed: int) -> Prepared:
+  t0 = time.time()
+  raw = load_raw(data_config)
+  split = scenarios.make_split(raw, seed, data_config.validation_fraction)
+  users = features.Vocab.build(np.concatenate(
+      [split.existing_users, split.new_users]))
+  items = features.Vocab.build(np.concatenate(
+      [split.existing_items, split.new_items]))
+  logging.info("%s: %d users, %d items; split in %.1fs", raw.name,
+               len(users), len(items), time.time() - t0)
+  user_tables = features.build_tables(raw.user_fields, users)
+  item_tables = features.build_tables(raw.item_fields, items,
+                                      data_config.max_values_per_field)
+  item_id = np.zeros(len(items), np.int32)
+  item_id[items.index(split.existing_items)] = np.arange(
+      1, len(split.existing_items) + 1, dtype=np.int32)
+  tables = {"user": {k: t.values for k, t in user_tables.items()},
+            "item": {k: t.values for k, t in item_tables.items()},
+            "item_id": item_id}
+
+  fp = fingerprint(data_config, seed)
+  tasks = None
+  if data_config.use_tfds:
+    from metarec_jax.data import tfds_builder  # pylint: disable=g-import-not-at-top
+    data_dir = data_config.get("tfds_dir") or str(assets.cache_dir() / "tfds")
+    if not tfds_builder.exists(data_dir, fp):
+      tfds_builder.write_task_sets(
+          build_tasks(split, users, items, seed, data_config.k_shot),
+          data_dir, fp)
+    tasks = tfds_builder.read_task_sets(data_dir, fp)
+  else:
+    tasks = build_tasks(split, users, items, seed, data_config.k_shot)
+  for name in SPLITS:
+    t = tasks[name]
+    logging.info("  %-15s %5d tasks, %7d ratings", name, len(t), t.n_ratings)
+  logging.info("Data ready in %.1fs", time.time() - t0)
+  train = split.train_pool
+  return Prepared(
+      name=raw.name, split=split, users=users, items=items, tables=tables,
+      user_fields=tuple((k, t.vocab_size) for k, t in user_tables.items()),
+      item_fields=tuple((k, t.vocab_size) for k, t in item_tables.items()),
+      num_item_ids=len(split.existing_items), tasks=tasks,
+      floor_stats=floors.FloorStats(train, items.index, len(items)),
+      rating_range=(float(train.rating.min()), float(train.rating.max())))

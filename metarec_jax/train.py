@@ -1,0 +1,163 @@
+"""train_and_evaluate(config, workdir): meta-train, select on validation,
+evaluate the four scenarios once, write the result files.
+
+The batch for step s is a pure function of (seed, s), so a run restarted from
+a checkpoint replays exactly the batches an uninterrupted run would see.
+"""
+
+import os
+import time
+
+from absl import logging
+import jax
+import numpy as np
+
+from metarec_jax import checkpoints, evaluate, metrics, writers
+from metarec_jax.data import batching, pipeline, scenarios
+from metarec_jax.meta import maml
+from metarec_jax.models import melu
+
+
+class TrainingDiverged(RuntimeError):
+  pass
+
+
+def build_model(config, prep) -> melu.MeLU:
+  m = config.model
+  return melu.MeLU(
+      user_fields=prep.user_fields, item_fields=prep.item_fields,
+      embed_dim=m.embed_dim, hidden=tuple(m.hidden),
+      num_item_ids=prep.num_item_ids if m.item_id_embeddings else 0,
+      item_id_dropout=m.item_id_dropout,
+      output_bias=prep.floor_stats.global_mean)
+
+
+class Schedule:
+  """Step -> padded batch; each epoch is a seeded shuffle of bucketed batches."""
+
+  def __init__(self, tasks, batch_size: int, buckets, seed: int):
+    self.tasks, self.batch_size, self.buckets = tasks, batch_size, buckets
+    self.seed = seed
+    self.per_epoch = len(batching.plan_batches(tasks, batch_size, buckets))
+    self._epoch, self._plan = None, None
+
+  def batch(self, step: int):
+    epoch, i = divmod(step, self.per_epoch)
+    if epoch != self._epoch:
+      rng = scenarios.rng_for(self.seed, "train", epoch)
+      self._plan = batching.plan_batches(self.tasks, self.batch_size,
+                                         self.buckets, rng)
+      self._epoch = epoch
+    size, idx = self._plan[i]
+    return batching.pad_tasks(self.tasks, idx, size, self.batch_size)
+
+
+def validation_mae(predict_fn, params, prep, inner_lr, config) -> float:
+  tasks = prep.tasks["validation"]
+  pred = evaluate.clip(evaluate.predict_tasks(
+      predict_fn, params, prep.tables, tasks, inner_lr,
+      config.eval_batch_size, config.data.buckets), prep.rating_range)
+  return metrics.compute_metrics(tasks.query_ratings, pred)["mae"]
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  """Runs one experiment; returns the results dict also written to disk."""
+  os.makedirs(workdir, exist_ok=True)
+  t_start = time.time()
+  prep = pipeline.prepare(config.data, config.seed)
+  t_data = time.time() - t_start
+  model = build_model(config, prep)
+  optimizer = maml.make_optimizer(config.outer_lr, config.clip_norm)
+  meta_step = maml.make_meta_step(model, optimizer, config.inner_steps,
+                                  config.first_order)
+  predict_fn = maml.make_predict(model, config.inner_steps)
+  tables = jax.tree.map(np.asarray, prep.tables)
+  inner_lr = np.float32(config.inner_lr)
+
+  key = jax.random.key(config.seed)
+  state = maml.init_state(model, optimizer, tables, jax.random.fold_in(key, 1))
+  best_params = state.params
+  meta = {"best_step": -1, "best_validation_mae": float("inf"),
+          "history": []}
+  ckpt = checkpoints.Checkpointer(workdir)
+  start = ckpt.latest_step()
+  if start is not None:
+    state, best_params, meta = ckpt.restore(start, state, best_params)
+    logging.info("Resumed from step %d (best validation MAE %.4f at %d)",
+                 start, meta["best_validation_mae"], meta["best_step"])
+  start = int(state.step)
+
+  schedule = Schedule(prep.tasks["train"], config.batch_size,
+                      config.data.buckets, config.seed)
+  writer = writers.MetricWriter(os.path.join(workdir, "tensorboard"))
+  progress = writers.Progress(config.num_steps, start)
+  compile_s, pending, t_loop, t_side = None, [], None, 0.0
+  for step in range(start, config.num_steps):
+    batch = schedule.batch(step)
+    t0 = time.time()
+    state, m = meta_step(state, tables, batch, inner_lr)
+    pending.append(m)
+    if compile_s is None:  # The first step traces and compiles.
+      jax.block_until_ready(state.params)
+      compile_s, t_loop = time.time() - t0, time.time()
+    done = step + 1
+    if done % config.log_every == 0 or done == config.num_steps:
+      # Host transfer only here: the loop above stays asynchronous.
+      ms = jax.device_get(pending)
+      pending = []
+      loss = float(np.mean([x["loss"] for x in ms]))
+      if not np.isfinite(loss) or not all(np.isfinite(x["grad_norm"])
+                                          for x in ms):
+        raise TrainingDiverged(
+            f"non-finite loss or gradient at step {done}; last good "
+            f"checkpoint: step {ckpt.latest_step()} in {workdir}/checkpoints")
+      writer.write_scalars(done, {"train/loss": loss,
+                                  "train/grad_norm": float(ms[-1]["grad_norm"])})
+      logging.info("step %s", progress(done))
+    side = (done % config.eval_every == 0 or done == config.num_steps
+            or done % config.checkpoint_every == 0)
+    if side:  # Validation and checkpoints are timed apart from the steps.
+      jax.block_until_ready(state.params)
+      t_side0 = time.time()
+    if done % config.eval_every == 0 or done == config.num_steps:
+      mae = validation_mae(predict_fn, state.params, prep, inner_lr, config)
+      meta["history"].append([done, round(mae, 6)])
+      writer.write_scalars(done, {"validation/mae": mae})
+      if mae < meta["best_validation_mae"]:
+        meta["best_validation_mae"], meta["best_step"] = mae, done
+        best_params = jax.tree.map(np.array, state.params)
+    if done % config.checkpoint_every == 0 or done == config.num_steps:
+      ckpt.save(done, state, best_params, meta)
+    if side:
+      t_side += time.time() - t_side0
+  jax.block_until_ready(state.params)
+  n_timed = config.num_steps - start - 1
+  ms_per_step = (1e3 * (time.time() - t_loop - t_side) / n_timed
+                 if n_timed > 0 else None)
+  writer.flush()
+
+  t_eval = time.time()
+  results = evaluate.evaluate_scenarios(workdir, prep, predict_fn,
+                                        best_params, inner_lr, config)
+  results.update(seed=config.seed, config=config.to_dict(),
+                 selection={"best_step": meta["best_step"],
+                            "best_validation_mae": meta["best_validation_mae"],
+                            "history": meta["history"]})
+  evaluate.write_json(os.path.join(workdir, "results.json"),
+                      evaluate.round_floats(results))
+  evaluate.write_json(os.path.join(workdir, "split.json"),
+                      evaluate.split_manifest(prep))
+  timing = {
+      "wall_s": time.time() - t_start, "data_s": t_data,
+      "eval_s": time.time() - t_eval, "compile_s": compile_s,
+      "steps_run": config.num_steps - start,
+      "ms_per_step_mean": ms_per_step,
+      "batch_size": config.batch_size, "inner_steps": config.inner_steps,
+      "padding_fraction": batching.padding_fraction(
+          prep.tasks["train"], config.batch_size, config.data.buckets),
+      "backend": jax.default_backend(),
+  }
+  evaluate.write_json(os.path.join(workdir, "timing.json"), timing)
+  writer.close()
+  ckpt.close()
+  return results
