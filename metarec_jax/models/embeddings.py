@@ -1,12 +1,15 @@
 """Feature embeddings: the globally learned, never-adapted part of a model.
 
 A categorical field with several values per entity (genres, actors) is the
-mean of its values' embeddings, MeLU's averaged multi-hot. Tables are plain
-int arrays passed into jitted code, so a batch carries only indices.
+mean of its values' embeddings, MeLU's averaged multi-hot. Every user's and
+every item's vector is computed once per step from the feature tables (a few
+thousand rows), and tasks gather rows of the result: one gather per task and
+one scatter-add in the backward pass, instead of one per field per task.
 """
 
 from typing import Sequence
 
+import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -28,8 +31,18 @@ class FieldEmbed(nn.Module):
     return summed / jnp.maximum(mask.sum(-2), 1.0)
 
 
+@flax.struct.dataclass
+class Embedded:
+  """users [U, du]; items [I, di]; ids [I, d] item-id vectors (new items
+  hold the unknown vector) or None; unknown [d] or None."""
+  users: Array
+  items: Array
+  ids: Array | None
+  unknown: Array | None
+
+
 class Embedder(nn.Module):
-  """User and item features -> one input vector per (user, item) pair.
+  """Feature tables -> a vector for every user and every item.
 
   Attributes:
     user_fields, item_fields: ((name, vocab_size), ...), sorted by name.
@@ -43,30 +56,34 @@ class Embedder(nn.Module):
   num_item_ids: int = 0
 
   @nn.compact
-  def __call__(self, user_feats: dict, item_feats: dict,
-               item_ids: Array | None = None) -> Array:
-    """user_feats: name -> [w]; item_feats: name -> [n, w]; -> [n, d]."""
-    items = [FieldEmbed(v, self.dim, name=f"item_{k}")(item_feats[k])
-             for k, v in self.item_fields]
+  def __call__(self, tables: dict) -> Embedded:
+    items = jnp.concatenate(
+        [FieldEmbed(v, self.dim, name=f"item_{k}")(jnp.asarray(
+            tables["item"][k])) for k, v in self.item_fields], -1)
+    users = jnp.concatenate(
+        [FieldEmbed(v, self.dim, name=f"user_{k}")(jnp.asarray(
+            tables["user"][k])) for k, v in self.user_fields], -1)
+    ids = unknown = None
     if self.num_item_ids:
-      items.append(nn.Embed(self.num_item_ids + 1, self.dim,
-                            embedding_init=nn.initializers.normal(0.1),
-                            name="item_id")(item_ids))
-    users = [FieldEmbed(v, self.dim, name=f"user_{k}")(user_feats[k])
-             for k, v in self.user_fields]
-    n = items[0].shape[0]
-    user = jnp.concatenate(users, -1)
-    return jnp.concatenate(items + [jnp.broadcast_to(user, (n,) + user.shape)],
-                           -1)
-
-  @property
-  def out_dim(self) -> int:
-    return self.dim * (len(self.user_fields) + len(self.item_fields)
-                       + (1 if self.num_item_ids else 0))
+      table = self.param("item_id", nn.initializers.normal(0.1),
+                         (self.num_item_ids + 1, self.dim))
+      ids, unknown = table[jnp.asarray(tables["item_id"])], table[0]
+    return Embedded(users, items, ids, unknown)
 
 
-def gather_features(tables: dict, user: Array, items: Array):
-  """Looks up one task's feature rows. user: [], items: [n]."""
-  user_feats = {k: t[user] for k, t in tables["user"].items()}
-  item_feats = {k: t[items] for k, t in tables["item"].items()}
-  return user_feats, item_feats, tables["item_id"][items]
+def task_inputs(emb: Embedded, user: Array, items: Array,
+                drop_ids: Array | None = None) -> Array:
+  """One task's model inputs: user [], items [n] -> x [n, d].
+
+  drop_ids [n] (bool), if given, replaces those items' id vectors with the
+  unknown-item vector: the training signal for that vector.
+  """
+  parts = [emb.items[items]]
+  if emb.ids is not None:
+    ids = emb.ids[items]
+    if drop_ids is not None:
+      ids = jnp.where(drop_ids[:, None], emb.unknown[None, :], ids)
+    parts.append(ids)
+  user_vec = emb.users[user]
+  parts.append(jnp.broadcast_to(user_vec, (items.shape[0],) + user_vec.shape))
+  return jnp.concatenate(parts, -1)

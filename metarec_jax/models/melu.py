@@ -64,33 +64,26 @@ class MeLU:
 
   def init(self, key: PRNGKey, tables: dict) -> Params:
     k_embed, k_dec = jax.random.split(key)
-    items = jnp.zeros((2,), jnp.int32)
-    feats = embeddings.gather_features(tables, jnp.int32(0), items)
-    x = self.embedder.init(k_embed, *feats)
-    x_out = self.embedder.apply(x, *feats)
-    return {"embed": x["params"],
-            "decision": self.decision.init(k_dec, x_out)["params"]}
+    variables = self.embedder.init(k_embed, tables)
+    emb = self.embedder.apply(variables, tables)
+    x = embeddings.task_inputs(emb, jnp.int32(0), jnp.zeros((2,), jnp.int32))
+    return {"embed": variables["params"],
+            "decision": self.decision.init(k_dec, x)["params"]}
 
   def adapt_labels(self, params: Params) -> Params:
     """True for leaves the inner loop adapts: the decision layers."""
     return {k: jax.tree.map(lambda _, a=(k == "decision"): a, v)
             for k, v in params.items()}
 
-  def embed(self, params: Params, tables: dict, user: Array, items: Array,
-            rng: PRNGKey | None = None) -> Array:
-    """One task's inputs: user [], items [n] -> x [n, d].
+  def embed_all(self, params: Params, tables: dict) -> embeddings.Embedded:
+    """Every user's and item's vectors; computed once per step."""
+    return self.embedder.apply({"params": params["embed"]}, tables)
 
-    With an rng (meta-training), item ids are dropped to the unknown id at
-    rate item_id_dropout.
-    """
-    user_feats, item_feats, item_ids = embeddings.gather_features(
-        tables, user, items)
-    if rng is not None and self.num_item_ids and self.item_id_dropout > 0:
-      keep = jax.random.bernoulli(rng, 1.0 - self.item_id_dropout,
-                                  item_ids.shape)
-      item_ids = jnp.where(keep, item_ids, 0)
-    return self.embedder.apply({"params": params["embed"]}, user_feats,
-                               item_feats, item_ids)
+  def drop_ids(self, rng: PRNGKey, shape) -> Array | None:
+    """Which items lose their id during meta-training (None: no dropout)."""
+    if not self.num_item_ids or self.item_id_dropout <= 0:
+      return None
+    return jax.random.bernoulli(rng, self.item_id_dropout, shape)
 
   def decide(self, params: Params, x: Array) -> Array:
     return self.decision.apply({"params": params["decision"]}, x)

@@ -1,0 +1,31 @@
+"""Shared fixtures: the small real dataset, prepared once per session."""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+ML1M_DIR = os.environ.get("METAREC_ML1M_DIR", "")
+
+
+@pytest.fixture(scope="session")
+def ml100k_raw():
+  from metarec_jax.data import sources
+  return sources.load_ml100k()
+
+
+@pytest.fixture(scope="session")
+def ml100k_prep():
+  from configs import melu
+  from metarec_jax.data import pipeline
+  config = melu.get_config("ml100k,smoke")
+  config.data.use_tfds = False
+  return pipeline.prepare(config.data, seed=0)
+
+
+needs_ml1m = pytest.mark.skipif(
+    not (ML1M_DIR and os.path.isdir(ML1M_DIR)),
+    reason="METAREC_ML1M_DIR is not set to a MovieLens-1M folder "
+           "(e.g. ../shared/data/ml-1m-coldstart)")
