@@ -47,7 +47,7 @@ def encode_texts(texts: Sequence[str],
   """Embeds texts; returns float32 [len(texts), hidden], rows unit-norm.
 
   Texts are sorted by token count so each batch pads little; the batch is
-  padded to a power-of-two length (see `weights.bucket_length`) and, when
+  padded to a bucketed length (see `weights.bucket_length`) and, when
   short, to a fixed row count, so a long run traces only a few shapes.
 
   Args:
@@ -65,8 +65,9 @@ def encode_texts(texts: Sequence[str],
     return out
   token_ids = tm.tokenize(texts)
   order = np.argsort([-len(t) for t in token_ids], kind="stable")
-  # Fewer rows than batch_size only when all texts fit one batch.
-  rows = min(batch_size, weights.bucket_length(n, batch_size))
+  # Fewer rows than batch_size only when all texts fit one batch; then a
+  # power of two, so small calls share a few traces too.
+  rows = min(batch_size, 1 << max(n - 1, 0).bit_length())
   embed = _embed_fn(tm.config)
   start = last_log = time.monotonic()
   for lo in range(0, n, rows):

