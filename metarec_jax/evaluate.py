@@ -17,12 +17,12 @@ from metarec_jax.data import batching, scenarios
 from metarec_jax.data.tasks import TaskSet
 
 
-def predict_tasks(predict_fn, params, tables, tasks: TaskSet, inner_lr,
+def predict_tasks(predict_fn, params, tables, tasks: TaskSet, hparams,
                   batch_size: int, buckets) -> np.ndarray:
   """Adapted query predictions [N, Q] in task order."""
   out = np.zeros(tasks.query_items.shape, np.float32)
   for idx, batch in batching.iterate_batches(tasks, batch_size, buckets):
-    pred = jax.device_get(predict_fn(params, tables, batch, inner_lr))
+    pred = jax.device_get(predict_fn(params, tables, batch, hparams))
     out[idx] = pred[:len(idx)]
   return out
 
@@ -85,14 +85,14 @@ def split_manifest(prep) -> dict:
   }
 
 
-def evaluate_scenarios(workdir: str, prep, predict_fn, params, inner_lr,
+def evaluate_scenarios(workdir: str, prep, predict_fn, params, hparams,
                        config) -> dict:
   """Touches each test scenario once; writes CSVs; returns results dict."""
   results = {"scenarios": {}, "floors": {f: {} for f in floors.FLOORS}}
   tables = prep.tables
   for name in scenarios.SCENARIOS:
     tasks = prep.tasks[name]
-    pred = clip(predict_tasks(predict_fn, params, tables, tasks, inner_lr,
+    pred = clip(predict_tasks(predict_fn, params, tables, tasks, hparams,
                               config.eval_batch_size, config.data.buckets),
                 prep.rating_range)
     write_predictions(os.path.join(workdir, f"predictions_{name}.csv"), prep,

@@ -13,24 +13,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metarec_jax import checkpoints, evaluate, metrics, writers
+from metarec_jax import checkpoints, evaluate, methods, metrics, writers
 from metarec_jax.data import batching, pipeline, scenarios
-from metarec_jax.meta import maml
-from metarec_jax.models import melu
+from metarec_jax.meta import step as meta
 
 
 class TrainingDiverged(RuntimeError):
   pass
-
-
-def build_model(config, prep) -> melu.MeLU:
-  m = config.model
-  return melu.MeLU(
-      user_fields=prep.user_fields, item_fields=prep.item_fields,
-      embed_dim=m.embed_dim, hidden=tuple(m.hidden),
-      num_item_ids=prep.num_item_ids if m.item_id_embeddings else 0,
-      item_id_dropout=m.item_id_dropout,
-      output_bias=prep.floor_stats.global_mean)
 
 
 class Schedule:
@@ -54,7 +43,7 @@ class Schedule:
 
 
 def compile_all_shapes(meta_step, state, tables, tasks, batch_size: int,
-                       buckets, inner_lr) -> float:
+                       buckets, hparams) -> float:
   """Compiles the meta-step for every bucket before the loop; returns seconds.
 
   Runs each shape once on a copy of the state and an all-padding batch, so
@@ -64,14 +53,14 @@ def compile_all_shapes(meta_step, state, tables, tasks, batch_size: int,
   for size in buckets:
     dummy = batching.pad_tasks(tasks, np.array([], np.int64), size, batch_size)
     scratch = jax.tree.map(jnp.copy, state)  # The step donates its input.
-    jax.block_until_ready(meta_step(scratch, tables, dummy, inner_lr))
+    jax.block_until_ready(meta_step(scratch, tables, dummy, hparams))
   return time.time() - t0
 
 
-def validation_mae(predict_fn, params, prep, inner_lr, config) -> float:
+def validation_mae(predict_fn, params, prep, hparams, config) -> float:
   tasks = prep.tasks["validation"]
   pred = evaluate.clip(evaluate.predict_tasks(
-      predict_fn, params, prep.tables, tasks, inner_lr,
+      predict_fn, params, prep.tables, tasks, hparams,
       config.eval_batch_size, config.data.buckets), prep.rating_range)
   return metrics.compute_metrics(tasks.query_ratings, pred)["mae"]
 
@@ -82,25 +71,24 @@ def train_and_evaluate(config, workdir: str) -> dict:
   t_start = time.time()
   prep = pipeline.prepare(config.data, config.seed)
   t_data = time.time() - t_start
-  model = build_model(config, prep)
-  optimizer = maml.make_optimizer(config.outer_lr, config.clip_norm)
-  meta_step = maml.make_meta_step(model, optimizer, config.inner_steps,
-                                  config.first_order)
-  predict_fn = maml.make_predict(model, config.inner_steps)
+  method = methods.build(config, prep)
+  optimizer = meta.make_optimizer(config.outer_lr, config.clip_norm)
+  meta_step = meta.make_meta_step(method, optimizer)
+  predict_fn = meta.make_predict(method)
   tables = jax.tree.map(np.asarray, prep.tables)
-  inner_lr = np.float32(config.inner_lr)
+  hparams = methods.hparams(config)
 
   key = jax.random.key(config.seed)
-  state = maml.init_state(model, optimizer, tables, jax.random.fold_in(key, 1))
+  state = meta.init_state(method, optimizer, tables, jax.random.fold_in(key, 1))
   best_params = state.params
-  meta = {"best_step": -1, "best_validation_mae": float("inf"),
+  record = {"best_step": -1, "best_validation_mae": float("inf"),
           "history": []}
   ckpt = checkpoints.Checkpointer(workdir)
   start = ckpt.latest_step()
   if start is not None:
-    state, best_params, meta = ckpt.restore(start, state, best_params)
+    state, best_params, record = ckpt.restore(start, state, best_params)
     logging.info("Resumed from step %d (best validation MAE %.4f at %d)",
-                 start, meta["best_validation_mae"], meta["best_step"])
+                 start, record["best_validation_mae"], record["best_step"])
   start = int(state.step)
 
   schedule = Schedule(prep.tasks["train"], config.batch_size,
@@ -109,12 +97,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
   progress = writers.Progress(config.num_steps, start)
   compile_s = compile_all_shapes(meta_step, state, tables, prep.tasks["train"],
                                  config.batch_size, config.data.buckets,
-                                 inner_lr)
+                                 hparams)
   logging.info("Compiled the meta-step for %d shapes in %.1fs",
                len(config.data.buckets), compile_s)
   pending, t_loop, t_side = [], time.time(), 0.0
   for step in range(start, config.num_steps):
-    state, m = meta_step(state, tables, schedule.batch(step), inner_lr)
+    state, m = meta_step(state, tables, schedule.batch(step), hparams)
     pending.append(m)
     done = step + 1
     if done % config.log_every == 0 or done == config.num_steps:
@@ -136,14 +124,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
       jax.block_until_ready(state.params)
       t_side0 = time.time()
     if done % config.eval_every == 0 or done == config.num_steps:
-      mae = validation_mae(predict_fn, state.params, prep, inner_lr, config)
-      meta["history"].append([done, round(mae, 6)])
+      mae = validation_mae(predict_fn, state.params, prep, hparams, config)
+      record["history"].append([done, round(mae, 6)])
       writer.write_scalars(done, {"validation/mae": mae})
-      if mae < meta["best_validation_mae"]:
-        meta["best_validation_mae"], meta["best_step"] = mae, done
+      if mae < record["best_validation_mae"]:
+        record["best_validation_mae"], record["best_step"] = mae, done
         best_params = jax.tree.map(np.array, state.params)
     if done % config.checkpoint_every == 0 or done == config.num_steps:
-      ckpt.save(done, state, best_params, meta)
+      ckpt.save(done, state, best_params, record)
     if side:
       t_side += time.time() - t_side0
   jax.block_until_ready(state.params)
@@ -154,11 +142,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   t_eval = time.time()
   results = evaluate.evaluate_scenarios(workdir, prep, predict_fn,
-                                        best_params, inner_lr, config)
+                                        best_params, hparams, config)
   results.update(seed=config.seed, config=config.to_dict(),
-                 selection={"best_step": meta["best_step"],
-                            "best_validation_mae": meta["best_validation_mae"],
-                            "history": meta["history"]})
+                 selection={"best_step": record["best_step"],
+                            "best_validation_mae": record["best_validation_mae"],
+                            "history": record["history"]})
   evaluate.write_json(os.path.join(workdir, "results.json"),
                       evaluate.round_floats(results))
   evaluate.write_json(os.path.join(workdir, "split.json"),

@@ -9,26 +9,29 @@ import numpy as np
 import pytest
 
 from configs import melu as melu_config
-from metarec_jax import floors, train
+from metarec_jax import floors, methods, train
 from metarec_jax.data import batching
-from metarec_jax.meta import maml
+from metarec_jax.meta import step as meta
+
+LR = {"inner_lr": np.float32(0.05)}
 
 
 def _setup(prep, first_order=False, max_traces=0):
   config = melu_config.get_config("ml100k,smoke")
-  model = train.build_model(config, prep)
-  optimizer = maml.make_optimizer(1e-3, 10.0)
-  step = maml.make_meta_step(model, optimizer, 2, first_order, max_traces)
+  config.inner_steps, config.first_order = 2, first_order
+  method = methods.build(config, prep)
+  optimizer = meta.make_optimizer(1e-3, 10.0)
+  step = meta.make_meta_step(method, optimizer, max_traces)
   tables = jax.tree.map(np.asarray, prep.tables)
-  state = maml.init_state(model, optimizer, tables, jax.random.key(0))
-  return model, optimizer, step, tables, state
+  state = meta.init_state(method, optimizer, tables, jax.random.key(0))
+  return method, optimizer, step, tables, state
 
 
 def test_meta_step_traced_once_per_shape(ml100k_prep):
   chex.clear_trace_counter()
   _, _, step, tables, state = _setup(ml100k_prep, max_traces=2)
   tasks = ml100k_prep.tasks["train"]
-  lr = np.float32(0.05)
+  lr = LR
   for size in (32, 96):
     idx = np.flatnonzero(tasks.support_sizes <= size)
     for start in (0, 8, 16):  # Same shape, other data: no retrace.
@@ -47,19 +50,21 @@ def test_meta_step_lowers_the_query_loss(ml100k_prep):
   batch = batching.pad_tasks(tasks, idx, 96, 16)
   losses = []
   for _ in range(30):
-    state, m = step(state, tables, batch, np.float32(0.05))
+    state, m = step(state, tables, batch, LR)
     losses.append(float(m["loss"]))
   assert losses[-1] < 0.9 * losses[0]
 
 
 def test_second_and_first_order_gradients_differ(ml100k_prep):
-  model, _, _, tables, state = _setup(ml100k_prep)
+  _, _, _, tables, state = _setup(ml100k_prep)
   tasks = ml100k_prep.tasks["train"]
   batch = batching.pad_tasks(tasks, np.flatnonzero(
       tasks.support_sizes <= 96)[:4], 96, 4)
-  grad = lambda fo: jax.jit(jax.grad(lambda p: maml.batch_loss(
-      model, p, tables, batch, jax.random.key(1), np.float32(0.5), 2, fo)))(
-          state.params)
+  def grad(first_order):
+    method = _setup(ml100k_prep, first_order)[0]
+    loss = lambda p: method.loss(p, tables, batch, jax.random.key(1),
+                                 {"inner_lr": np.float32(0.5)})
+    return jax.jit(jax.grad(loss))(state.params)
   so, fo = grad(False), grad(True)
   diff = jax.tree.map(lambda a, b: float(np.abs(a - b).max()), so, fo)
   # The embeddings see the support set only through the inner updates.
