@@ -49,17 +49,25 @@ class Embedder(nn.Module):
     dim: embedding size of each field.
     num_item_ids: if > 0, also embed existing items' ids; id 0 is the shared
       unknown-item vector that new items get.
+    text_dim: if > 0, tables["item_text"] [I, hidden] (frozen sentence
+      embeddings) is projected by a learned Dense to text_dim and appended to
+      each item's vector: new items get it from their text alone.
   """
   user_fields: Sequence[tuple]
   item_fields: Sequence[tuple]
   dim: int = 32
   num_item_ids: int = 0
+  text_dim: int = 0
 
   @nn.compact
   def __call__(self, tables: dict) -> Embedded:
     items = jnp.concatenate(
         [FieldEmbed(v, self.dim, name=f"item_{k}")(jnp.asarray(
             tables["item"][k])) for k, v in self.item_fields], -1)
+    if self.text_dim:
+      text = nn.Dense(self.text_dim, name="item_text_proj")(
+          jnp.asarray(tables["item_text"]))
+      items = jnp.concatenate([items, text], -1)
     users = jnp.concatenate(
         [FieldEmbed(v, self.dim, name=f"user_{k}")(jnp.asarray(
             tables["user"][k])) for k, v in self.user_fields], -1)
