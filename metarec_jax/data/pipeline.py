@@ -15,7 +15,7 @@ from absl import logging
 import numpy as np
 
 from metarec_jax import floors
-from metarec_jax.data import assets, features, scenarios, sources
+from metarec_jax.data import assets, features, item_text, scenarios, sources
 from metarec_jax.data.tasks import TaskSet
 
 TASK_FORMAT_VERSION = "tasks-v1"
@@ -38,7 +38,10 @@ class Prepared:
   rating_range: tuple
 
 
-def load_raw(data_config) -> sources.RawData:
+def load_raw(data_config, seed: int = 0) -> sources.RawData:
+  if data_config.name == "csv":
+    from metarec_jax.data import csv_source  # pylint: disable=g-import-not-at-top
+    return csv_source.load(data_config, seed)
   if data_config.name == "ml100k":
     return sources.load_ml100k(data_config.get("path") or None)
   if data_config.name == "ml1m":
@@ -48,8 +51,14 @@ def load_raw(data_config) -> sources.RawData:
 
 
 def fingerprint(data_config, seed: int) -> str:
-  key = json.dumps({"config": data_config.to_dict(), "seed": seed,
+  # Text options change the feature tables, never the tasks.
+  config = {k: v for k, v in data_config.to_dict().items()
+            if not k.startswith("text")}
+  key = json.dumps({"config": config, "seed": seed,
                     "version": TASK_FORMAT_VERSION}, sort_keys=True)
+  if data_config.name == "csv":  # Your own files may change under one name.
+    from metarec_jax.data import csv_source  # pylint: disable=g-import-not-at-top
+    key += json.dumps(csv_source.content_digest(data_config), sort_keys=True)
   return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -69,7 +78,7 @@ def build_tasks(split, users, items, seed: int, k_shot: int) -> dict:
 
 def prepare(data_config, seed: int) -> Prepared:
   t0 = time.time()
-  raw = load_raw(data_config)
+  raw = load_raw(data_config, seed)
   split = scenarios.make_split(raw, seed, data_config.validation_fraction)
   users = features.Vocab.build(np.concatenate(
       [split.existing_users, split.new_users]))
@@ -86,6 +95,7 @@ def prepare(data_config, seed: int) -> Prepared:
   tables = {"user": {k: t.values for k, t in user_tables.items()},
             "item": {k: t.values for k, t in item_tables.items()},
             "item_id": item_id}
+  item_text.add_text_tables(tables, raw.item_text, items.ids, data_config)
 
   fp = fingerprint(data_config, seed)
   tasks = None
