@@ -5,9 +5,18 @@ Usage:
   python scripts/main.py --config=configs/melu.py:ml100k,smoke --workdir=/tmp/s
   METAREC_ML1M_DIR=../shared/data/ml-1m-coldstart \
     python scripts/main.py --config=configs/melu.py:ml1m --workdir=/tmp/m1
-Add `,fo` for the first-order meta-gradient.
+Add `,fo` for the first-order meta-gradient; `,text` for MeLU with item text
+features (method melu_text, frozen all-MiniLM-L6-v2 embeddings, projected);
+`,lora` for melu_text with a LoRA-adapted encoder (melu_lora, expensive on
+CPU); `,content` for the content-only text-similarity baseline.
 
-The argument is a comma-separated list: a dataset (`ml100k` or `ml1m`), and
+Your own data (format in metarec_jax/data/csv_source.py):
+  python scripts/main.py --config=configs/melu.py:csv \
+    --config.data.ratings=ratings.csv [--config.data.users=users.csv \
+    --config.data.items=items.csv] --workdir=/tmp/mine
+
+The argument is a comma-separated list: a dataset (`ml100k`, `ml1m`, `csv`),
+and
 optionally `smoke` (seconds, for tests) and `fo` (first order).
 """
 
@@ -16,7 +25,8 @@ import ml_collections
 
 def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   args = set(arg.split(",")) if arg else set()
-  dataset = "ml1m" if "ml1m" in args else "ml100k"
+  dataset = ("ml1m" if "ml1m" in args else "csv" if "csv" in args
+             else "ml100k")
   c = ml_collections.ConfigDict()
   c.method = "melu"
   c.seed = 0
@@ -30,12 +40,26 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   c.data.max_values_per_field = 0  # 0 keeps every value (e.g. all actors).
   c.data.use_tfds = True
   c.data.tfds_dir = ""  # Default: $METAREC_CACHE_DIR/tfds.
+  if dataset == "csv":  # Your own data: see metarec_jax/data/csv_source.py.
+    c.data.ratings = ""  # user_id,item_id,rating[,timestamp] with header.
+    c.data.users = ""  # Optional: user_id,<categorical columns>.
+    c.data.items = ""  # Optional: item_id,genres,year,title,<categorical>.
+    c.data.min_rating = 0.5
+    c.data.max_rating = 5.0
+    c.data.new_item_fraction = 0.2  # Newest by year, else first rating.
+  # Item text embeddings as tables["item_text"] (needed by *_text, *_lora
+  # and content); encoded once, cached under $METAREC_CACHE_DIR/item_text.
+  c.data.text_features = False
+  c.data.text_model_dir = ""  # Default: the pinned all-MiniLM-L6-v2.
+  c.data.text_tokens = 0  # > 0: token table for LoRA re-encoding (*_lora).
 
   c.model = ml_collections.ConfigDict()
   c.model.embed_dim = 32
   c.model.hidden = (64, 64)
   c.model.item_id_embeddings = True
   c.model.item_id_dropout = 0.2
+  c.model.text_dim = 32  # Projection of the item text embedding (*_text).
+  c.model.text_lora_rank = 4  # LoRA rank on query/key/value (*_lora).
 
   c.inner_steps = 5
   c.inner_lr = 0.05
@@ -50,6 +74,13 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   c.log_every = 100
   c.eval_every = 100 if dataset == "ml100k" else 250
   c.checkpoint_every = 500
+
+  if args & {"text", "lora", "content"}:
+    c.data.text_features = True
+    c.method = ("content" if "content" in args else
+                "melu_lora" if "lora" in args else "melu_text")
+  if "lora" in args:
+    c.data.text_tokens = 32
 
   if "smoke" in args:
     c.num_steps = 20

@@ -4,25 +4,29 @@ Every method trains through meta/step.py and is evaluated by evaluate.py on
 the same tasks, so results are comparable by construction.
 """
 
-from metarec_jax.meta import maml
-from metarec_jax.models import melu
+from metarec_jax.meta import content, maml
+from metarec_jax.models import melu, text_melu
 
 
 def build_melu_model(config, prep) -> melu.MeLU:
   m = config.model
-  return melu.MeLU(
+  model = melu.MeLU(
       user_fields=prep.user_fields, item_fields=prep.item_fields,
       embed_dim=m.embed_dim, hidden=tuple(m.hidden),
       num_item_ids=prep.num_item_ids if m.item_id_embeddings else 0,
       item_id_dropout=m.item_id_dropout,
       output_bias=prep.floor_stats.global_mean)
+  # Suffix `_text` / `_lora`: the same model plus item text features.
+  return text_melu.for_method(model, config, prep.tables)
 
 
 def build(config, prep):
   """Returns the method named by config.method."""
-  if config.method == "melu":
+  if config.method in ("melu", "melu_text", "melu_lora"):
     return maml.GradientMeta(build_melu_model(config, prep),
                              config.inner_steps, config.first_order)
+  if config.method == "content":
+    return content.ContentBaseline()
   raise ValueError(f"unknown method {config.method!r}")
 
 
