@@ -16,8 +16,7 @@ Your own data (format in metarec_jax/data/csv_source.py):
     --config.data.items=items.csv] --workdir=/tmp/mine
 
 The argument is a comma-separated list: a dataset (`ml100k`, `ml1m`, `csv`),
-and
-optionally `smoke` (seconds, for tests) and `fo` (first order).
+and optionally `smoke` (seconds, for tests) and `fo` (first order).
 """
 
 import ml_collections

@@ -52,9 +52,12 @@ def _split_by_rule(raw: RawData, seed: int) -> Split:
   """Items by release year, users 80/20 at random, warm = 20% held out."""
   r = raw.ratings
   items = np.unique(r.item)
-  years = np.array([raw.item_year.get(int(i), 0) for i in items])
-  new_items = items[years >= raw.new_item_year]
-  existing_items = items[years < raw.new_item_year]
+  if raw.new_items is not None:
+    is_new = np.isin(items, raw.new_items)
+  else:
+    years = np.array([raw.item_year.get(int(i), 0) for i in items])
+    is_new = years >= raw.new_item_year
+  new_items, existing_items = items[is_new], items[~is_new]
   users = np.unique(r.user)
   perm = rng_for(seed, "users").permutation(len(users))
   n_new = int(round(0.2 * len(users)))

@@ -70,6 +70,8 @@ class RawData:
     fixed_split: the published split when there is one: keys `pool`, `warm`,
       `user_cold`, `item_cold`, `user_item_cold`.
     new_item_year: items released in this year or later are new (rule split).
+    new_items: if given, exactly these item ids are new (rule split); the
+      year rule is not used. Set by loaders that choose new items otherwise.
   """
   name: str
   user_fields: dict
@@ -79,6 +81,7 @@ class RawData:
   ratings: Optional[Ratings] = None
   fixed_split: Optional[dict] = None
   new_item_year: int = 1997
+  new_items: Optional[np.ndarray] = None
 
 
 def _age_bucket(age: int) -> str:
