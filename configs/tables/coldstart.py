@@ -1,0 +1,56 @@
+r"""The cold-start table: every method and floor, 5 seeds, one command.
+
+Usage:
+  python scripts/reproduce_table.py --config=configs/tables/coldstart.py:ml100k \
+    --workdir=workdirs/table_ml100k
+  METAREC_ML1M_DIR=../shared/data/ml-1m-coldstart python \
+    scripts/reproduce_table.py --config=configs/tables/coldstart.py:ml1m \
+    --workdir=workdirs/table_ml1m
+  python scripts/reproduce_table.py \
+    --config=configs/tables/coldstart.py:ml100k,smoke --workdir=/tmp/table_s
+
+Writes table.json, table.md, timing.json, curve.json/png and per-run files
+(see metarec_jax/coldstart.py). Every method shares configs/melu.py's data,
+model and schedule; `tuned` holds the per-method overrides chosen by
+scripts/sweep.py on validation users (see configs/tables/tuned.py for the
+sweep commands and their selected values).
+"""
+
+import ml_collections
+
+from configs import melu
+from configs.tables import tuned as tuned_lib
+
+METHODS = ("melu", "melu_fo", "maml", "fomaml", "metasgd", "anil", "mamo",
+           "tanp", "global", "finetune")
+
+
+def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
+  args = set(arg.split(",")) if arg else set()
+  dataset = "ml1m" if "ml1m" in args else "ml100k"
+  c = melu.get_config(",".join(sorted(args & {"ml100k", "ml1m", "smoke"})))
+  c.methods = METHODS
+  c.seeds = (0, 1, 2, 3, 4)
+  c.vmap_seeds = True      # One vmapped computation per method.
+  c.weight_decay = 0.0     # AdamW decoupled decay (traced per run).
+  c.patience = 3           # Evaluations without a better validation MAE.
+  c.model.input_dropout = 0.0  # On embedded features (non-adapted part).
+  c.model.memory_slots = 3     # MAMO.
+  c.model.z_dim = 32           # TaNP.
+  c.model.clusters = 8         # TaNP.
+  c.kl_weight = 0.1
+  c.cluster_weight = 0.1
+  c.ensemble_method = "melu_fo"  # Its seeds' members are averaged.
+  c.ensemble_size = 3            # Init seeds per data seed (same split).
+  c.curve_ks = (1, 3, 5, 10, 20, 40)
+  c.tuned = tuned_lib.TUNED.get(dataset, {})
+  if "smoke" in args:
+    c.num_steps = 6
+    c.eval_every = 3
+    c.inner_steps = 2
+    c.batch_size = 16
+    c.eval_batch_size = 256
+    c.ensemble_size = 2
+    c.curve_ks = (1, 5)
+    c.data.use_tfds = False
+  return c

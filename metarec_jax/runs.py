@@ -1,0 +1,156 @@
+"""Several training runs as one vmapped, jitted computation.
+
+A run is (prep, init seed, outer hparams, traced method hparams). Runs of one
+method share the static config (shapes, step counts), so their train states
+stack on a leading run axis and one `jax.vmap` of the meta-step trains them
+all: five seeds (each with its own user split, tables and data order), or
+one seed under many learning rates / weight decays (the sweep). The outer
+learning rate and weight decay live in the optimizer state
+(optax.inject_hyperparams), so they are traced per run too.
+
+Each step every run draws its own batch (train.Schedule, as a single run
+would); batches are padded to the largest support bucket among the runs,
+which adds only masked zeros. Validation is per run on its own validation
+users; each run keeps its own best-on-validation parameters, and training
+stops early when no run improved for `patience` evaluations.
+"""
+
+import dataclasses
+import time
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from metarec_jax import train
+from metarec_jax.data import batching
+from metarec_jax.meta import step as meta
+from metarec_jax.types import TaskBatch
+
+
+@dataclasses.dataclass
+class Run:
+  prep: object
+  seed: int            # Init key and data order; the prep holds the split.
+  outer_lr: float
+  weight_decay: float
+  hparams: dict        # Traced method hparams, e.g. {"inner_lr": 0.05}.
+  init_method: object = None  # This prep's method object for init (its
+  # output bias is the prep's global mean); None: the shared method.
+
+
+def make_optimizer(outer_lr: float, weight_decay: float, clip_norm: float):
+  """Adam(W) whose learning rate and weight decay are optimizer state."""
+  parts = [optax.clip_by_global_norm(clip_norm)] if clip_norm > 0 else []
+  return optax.chain(*parts, optax.inject_hyperparams(optax.adamw)(
+      learning_rate=outer_lr, weight_decay=weight_decay))
+
+
+def stack(trees):
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def take(tree, i: int):
+  return jax.tree.map(lambda x: x[i], tree)
+
+
+def repad(batch: TaskBatch, support_size: int) -> TaskBatch:
+  """Pads the support axis with masked zeros up to support_size."""
+  extra = support_size - batch.support_items.shape[1]
+  if extra == 0:
+    return batch
+  pad = lambda a: np.pad(a, ((0, 0), (0, extra)))
+  return batch.replace(support_items=pad(batch.support_items),
+                       support_ratings=pad(batch.support_ratings),
+                       support_mask=pad(batch.support_mask))
+
+
+def make_runs_step(method, optimizer):
+  """step(states, tables, batch, hparams) with a leading run axis on all."""
+
+  def one(state, tables, batch, hparams):
+    rng = jax.random.fold_in(state.rng, state.step)
+    loss, grads = jax.value_and_grad(method.loss)(state.params, tables, batch,
+                                                  rng, hparams)
+    updates, opt_state = optimizer.update(grads, state.opt_state,
+                                          state.params)
+    params = optax.apply_updates(state.params, updates)
+    return (state.replace(params=params, opt_state=opt_state,
+                          step=state.step + 1),
+            {"loss": loss, "grad_norm": optax.tree.norm(grads)})
+
+  return jax.jit(jax.vmap(one), donate_argnums=0)
+
+
+def init_states(method, runs, clip_norm: float):
+  states = []
+  for r in runs:
+    opt = make_optimizer(r.outer_lr, r.weight_decay, clip_norm)
+    tables = jax.tree.map(np.asarray, r.prep.tables)
+    key = jax.random.fold_in(jax.random.key(r.seed), 1)  # As train.py.
+    states.append(meta.init_state(r.init_method or method, opt, tables, key))
+  return stack(states)
+
+
+def train_runs(method, runs, config, log_prefix: str = "") -> dict:
+  """Trains all runs together; returns best params per run and records.
+
+  Returns {"best_params": [params per run], "records": [{best_step,
+  best_validation_mae, history}], "final_params": [...], "timing": {...}}.
+  """
+  t0 = time.time()
+  optimizer = make_optimizer(1e-3, 0.0, config.clip_norm)  # State holds lr.
+  step_fn = make_runs_step(method, optimizer)
+  predict_fn = meta.make_predict(method)
+  tables = stack([jax.tree.map(np.asarray, r.prep.tables) for r in runs])
+  hparams = stack([r.hparams for r in runs])
+  states = init_states(method, runs, config.clip_norm)
+  schedules = [train.Schedule(r.prep.tasks["train"], config.batch_size,
+                              config.data.buckets, r.seed) for r in runs]
+  records = [{"best_step": 0, "best_validation_mae": float("inf"),
+              "history": []} for _ in runs]
+  best = [jax.device_get(take(states.params, i)) for i in range(len(runs))]
+  patience = config.get("patience", 0)
+  since_best, done, t_compile = 0, 0, None
+  for step in range(config.num_steps):
+    parts = [s.batch(step) for s in schedules]
+    size = max(b.support_items.shape[1] for b in parts)
+    batch = stack([repad(b, size) for b in parts])
+    states, m = step_fn(states, tables, batch, hparams)
+    if t_compile is None:
+      jax.block_until_ready(m)
+      t_compile = time.time() - t0
+    done = step + 1
+    if done % config.eval_every and done != config.num_steps:
+      continue
+    loss = np.asarray(jax.device_get(m["loss"]))
+    if not np.all(np.isfinite(loss)):
+      raise train.TrainingDiverged(f"{log_prefix}non-finite loss at step "
+                                   f"{done}: {loss}")
+    improved = False
+    for i, r in enumerate(runs):
+      params = take(states.params, i)
+      mae = train.validation_mae(predict_fn, params, r.prep,
+                                 take(hparams, i), config)
+      records[i]["history"].append([done, round(mae, 6)])
+      if mae < records[i]["best_validation_mae"]:
+        records[i].update(best_validation_mae=mae, best_step=done)
+        best[i] = jax.device_get(params)
+        improved = True
+    since_best = 0 if improved else since_best + 1
+    logging.info("%sstep %d loss %s validation MAE %s", log_prefix, done,
+                 np.round(loss, 4),
+                 [round(r["history"][-1][1], 4) for r in records])
+    if patience and since_best >= patience:
+      logging.info("%searly stop at step %d", log_prefix, done)
+      break
+  jax.block_until_ready(states.params)
+  return {"best_params": best, "records": records,
+          "final_params": [jax.device_get(take(states.params, i))
+                           for i in range(len(runs))],
+          "timing": {"wall_s": time.time() - t0,
+                     "first_step_s": t_compile, "steps_run": done,
+                     "runs": len(runs)},
+          "predict_fn": predict_fn}

@@ -1,0 +1,84 @@
+"""Seeded results -> table.json and table.md (mean ± std over seeds).
+
+table.json: {"methods": {M: {S: {metric: {"mean", "std", "seeds": [...]}}}},
+"floors": {F: {...}}}. In table.md the best mean of each column (methods and
+floors) is bold, and a method whose mean does not beat the best floor of that
+column carries '!'. std is the sample standard deviation (ddof=1).
+"""
+
+import numpy as np
+
+from metarec_jax import floors
+from metarec_jax.data import scenarios
+
+METRICS = ("mae", "rmse", "ndcg@1", "ndcg@3", "ndcg@5")
+LOWER_IS_BETTER = {"mae", "rmse"}
+
+
+def summarise(values) -> dict:
+  v = np.asarray(values, np.float64)
+  std = float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+  return {"mean": round(float(np.mean(v)), 6), "std": round(std, 6),
+          "seeds": [round(float(x), 6) for x in v]}
+
+
+def aggregate(per_seed: list) -> dict:
+  """[{S: {metric: value}}] over seeds -> {S: {metric: summary}}."""
+  return {s: {m: summarise([r[s][m] for r in per_seed]) for m in METRICS}
+          for s in per_seed[0]}
+
+
+def build_table(method_results: dict, floor_results: list) -> dict:
+  """method_results: {M: [per-seed {S: {metric}}]}; floor_results: per-seed
+  results["floors"] ({F: {S: {metric}}}), one per seed."""
+  return {"methods": {m: aggregate(r) for m, r in method_results.items()},
+          "floors": {f: aggregate([fr[f] for fr in floor_results])
+                     for f in floors.FLOORS}}
+
+
+def _floor_best(table, s, metric) -> float:
+  vals = [table["floors"][f][s][metric]["mean"] for f in table["floors"]
+          if not (f == "random" and metric in LOWER_IS_BETTER)]
+  return (min if metric in LOWER_IS_BETTER else max)(vals)
+
+
+def beats(metric: str, value: float, best: float) -> bool:
+  return value < best if metric in LOWER_IS_BETTER else value > best
+
+
+def markdown(table: dict, title: str = "") -> str:
+  lines = [f"# {title}", ""] if title else []
+  rows = ([("method", m, table["methods"][m]) for m in table["methods"]]
+          + [("floor", f, table["floors"][f]) for f in table["floors"]])
+  for s in scenarios.SCENARIOS:
+    if not any(s in r[2] for r in rows):
+      continue
+    lines += [f"## {s}", "",
+              "| | " + " | ".join(METRICS) + " |",
+              "|---|" + "---|" * len(METRICS)]
+    best = {}
+    for metric in METRICS:
+      vals = [r[2][s][metric]["mean"] for r in rows
+              if not (r[1] == "random" and metric in LOWER_IS_BETTER)]
+      best[metric] = (min if metric in LOWER_IS_BETTER else max)(vals)
+    for kind, name, res in rows:
+      cells = []
+      for metric in METRICS:
+        c = res[s][metric]
+        text = f"{c['mean']:.4f} ± {c['std']:.4f}"
+        if c["mean"] == best[metric] and not (
+            name == "random" and metric in LOWER_IS_BETTER):
+          text = f"**{text}**"
+        if kind == "method" and not beats(metric, c["mean"],
+                                          _floor_best(table, s, metric)):
+          text += " !"
+        cells.append(text)
+      label = name if kind == "method" else f"_{name}_ (floor)"
+      lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+  n = len(next(iter(table["floors"].values()))[scenarios.SCENARIOS[0]]
+          ["mae"]["seeds"])
+  lines.append(f"Mean ± sample std over {n} seeds. **bold** = best mean in "
+               "the column; ! = the method's mean does not beat the best "
+               "floor of that column (random excluded for MAE/RMSE).")
+  return "\n".join(lines) + "\n"

@@ -1,0 +1,44 @@
+"""The method zoo: config.method -> a method object (init / loss / predict).
+
+Keys: melu, melu_fo (MeLU, first order), maml, fomaml (all leaves adapt),
+metasgd, anil, mamo, tanp, global, finetune. Every method is built on the
+same MeLU feature model (models/melu.py) so the comparison isolates the
+algorithm. Other keys are passed to methods.build.
+"""
+
+from metarec_jax import methods
+from metarec_jax.meta import gradient, mamo, maml, metasgd, tanp, transfer
+
+METHODS = ("melu", "melu_fo", "maml", "fomaml", "metasgd", "anil", "mamo",
+           "tanp", "global", "finetune")
+
+
+def build(config, prep):
+  """Returns the method named by config.method."""
+  name = config.method
+  if name not in METHODS:
+    return methods.build(config, prep)
+  model = methods.build_melu_model(config, prep)
+  steps, fo = config.inner_steps, config.first_order
+  drop = config.model.get("input_dropout", 0.0)
+  if name == "melu":
+    return maml.GradientMeta(model, steps, fo)
+  if name == "melu_fo":
+    return maml.GradientMeta(model, steps, True)
+  if name in ("maml", "fomaml", "anil"):
+    adapt = "head" if name == "anil" else "all"
+    return gradient.TaskGradientMeta(model, steps, fo or name == "fomaml",
+                                     adapt, drop)
+  if name == "metasgd":
+    return metasgd.MetaSGD(model, steps, False, input_dropout=drop,
+                           initial_rate=float(config.inner_lr))
+  if name == "mamo":
+    return mamo.MAMO(model, steps, fo, config.model.get("memory_slots", 3))
+  if name == "tanp":
+    return tanp.TaNP(model, config.model.get("z_dim", 32),
+                     config.model.get("clusters", 8),
+                     config.get("kl_weight", 0.1),
+                     config.get("cluster_weight", 0.1))
+  if name == "global":
+    return transfer.GlobalModel(model)
+  return transfer.FineTune(model, steps)
