@@ -11,39 +11,10 @@ import pytest
 from configs import melu as melu_config
 from metarec_jax.data import csv_source, pipeline, scenarios
 from metarec_jax.data.sources import DataError
+from tiny_run import write_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOOD = "user_id,item_id,rating,timestamp\n1,10,4,100\n1,11,3.5,200\n"
-
-
-def write_dataset(folder, n_users=40, n_items=60, seed=0, year=True):
-  """A small synthetic dataset every user of which makes 15..30 tasks."""
-  rng = np.random.default_rng(seed)
-  os.makedirs(folder, exist_ok=True)
-  with open(os.path.join(folder, "ratings.csv"), "w") as f:
-    f.write("user_id,item_id,rating,timestamp\n")
-    for u in range(1, n_users + 1):
-      for i in rng.choice(np.arange(1, n_items + 1), rng.integers(15, 30),
-                          replace=False):
-        f.write(f"{u},{i},{rng.integers(1, 6)},{1000 * i + u}\n")
-  with open(os.path.join(folder, "users.csv"), "w") as f:
-    f.write("user_id,gender,age\n")
-    f.writelines(f"{u},{'MF'[u % 2]},{u % 4}\n" for u in range(1, n_users + 1))
-  with open(os.path.join(folder, "items.csv"), "w") as f:
-    f.write("item_id,title,genres" + (",year" if year else "") + "\n")
-    for i in range(1, n_items + 1):
-      f.write(f'{i},"Film {i}, part two",{"Drama|Comedy" if i % 3 else "War"}'
-              + (f",{1950 + i}" if year else "") + "\n")
-  return folder
-
-
-def csv_config(folder, **files):
-  c = melu_config.get_config("csv,smoke")
-  c.data.use_tfds = False
-  c.data.ratings = os.path.join(folder, "ratings.csv")
-  c.data.users = files.get("users", os.path.join(folder, "users.csv"))
-  c.data["items"] = files.get("items", os.path.join(folder, "items.csv"))
-  return c
 
 
 def test_loads_features_and_newest_items_by_year(tmp_path):
