@@ -1,0 +1,241 @@
+"""Item text features: caching, wiring, gradients, LoRA freezing, content."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from metarec_jax.data import item_text
+from metarec_jax.meta import content, maml
+from metarec_jax.meta import step as meta
+from metarec_jax.models import text_melu
+from metarec_jax.text import bert
+from metarec_jax.types import TaskBatch
+
+
+class CountingEncoder:
+  """Fake encoder: a text -> a fixed pseudo-random unit vector; counts texts."""
+
+  def __init__(self, dim=8):
+    self.dim, self.calls = dim, []
+
+  def __call__(self, texts):
+    self.calls.append(list(texts))
+    out = np.stack([np.random.default_rng(
+        int(item_text.text_hash(t)[:8], 16)).normal(size=self.dim)
+                    for t in texts]).astype(np.float32)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def fake_model_dir(tmp_path, monkeypatch):
+  monkeypatch.setenv("METAREC_CACHE_DIR", str(tmp_path / "cache"))
+  folder = tmp_path / "model"
+  folder.mkdir()
+  (folder / "config.json").write_text('{"fake": 1}')
+  item_text.model_hash.cache_clear()
+  return folder
+
+
+def test_cache_hit_does_not_reencode(fake_model_dir):
+  enc = CountingEncoder()
+  texts = ["Toy Story (1995)", "Heat (1995)", "Toy Story (1995)", ""]
+  first = item_text.encode_cached(texts, str(fake_model_dir), encode_fn=enc)
+  assert first.shape == (4, 8) and first.dtype == np.float32
+  assert len(enc.calls[0]) == 3  # The duplicate is encoded once.
+  np.testing.assert_array_equal(first[0], first[2])
+  # Another order and one new text: only the new text is encoded.
+  again = item_text.encode_cached(["Heat (1995)", "Fargo (1996)"],
+                                  str(fake_model_dir), encode_fn=enc)
+  assert enc.calls[1:] == [["Fargo (1996)"]]
+  np.testing.assert_array_equal(again[0], first[1])
+  item_text.encode_cached(texts, str(fake_model_dir), encode_fn=enc)
+  assert len(enc.calls) == 2
+
+
+def test_cache_is_keyed_by_model(fake_model_dir):
+  enc = CountingEncoder()
+  item_text.encode_cached(["Heat (1995)"], str(fake_model_dir), encode_fn=enc)
+  (fake_model_dir / "config.json").write_text('{"fake": 2}')
+  item_text.model_hash.cache_clear()
+  item_text.encode_cached(["Heat (1995)"], str(fake_model_dir), encode_fn=enc)
+  assert len(enc.calls) == 2
+
+
+def test_pipeline_adds_item_text_table(fake_model_dir, monkeypatch):
+  from configs import melu as melu_config  # pylint: disable=g-import-not-at-top
+  from metarec_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  enc = CountingEncoder(dim=384)
+  real = item_text.encode_cached
+  monkeypatch.setattr(item_text, "encode_cached", lambda texts, model_dir: (
+      real(texts, str(fake_model_dir), encode_fn=enc)))
+  config = melu_config.get_config("ml100k,text,smoke")
+  config.data.use_tfds = False
+  prep = pipeline.prepare(config.data, seed=0)
+  table = prep.tables["item_text"]
+  assert table.shape == (len(prep.items), 384) and table.dtype == np.float32
+  np.testing.assert_allclose(np.linalg.norm(table, axis=1), 1.0, rtol=1e-5)
+  # Row i is the text of dense item i (Toy Story is ML-100K item 1).
+  toy = enc(item_text.item_texts(sources_text(), [1]))
+  np.testing.assert_allclose(table[prep.items.index([1])[0]], toy[0],
+                             rtol=1e-6)
+  # Text options must not change the task fingerprint (tasks are shared).
+  plain = melu_config.get_config("ml100k,smoke")
+  plain.data.use_tfds = False
+  assert (pipeline.fingerprint(plain.data, 0)
+          == pipeline.fingerprint(config.data, 0))
+
+
+def sources_text():
+  from metarec_jax.data import sources  # pylint: disable=g-import-not-at-top
+  return sources.load_ml100k().item_text
+
+
+# --- Toy tables and tasks for the model tests. ---
+
+N_ITEMS, TEXT_DIM = 6, 16
+
+
+def toy_tables(rng=0):
+  r = np.random.default_rng(rng)
+  text = r.normal(size=(N_ITEMS, TEXT_DIM)).astype(np.float32)
+  return {"user": {"age": np.array([[1], [2]], np.int32)},
+          "item": {"genre": np.array([[1], [2], [1], [3], [2], [3]],
+                                     np.int32)},
+          "item_id": np.array([1, 2, 3, 0, 0, 0], np.int32),
+          "item_text": text / np.linalg.norm(text, axis=1, keepdims=True)}
+
+
+def toy_batch():
+  f = lambda x: jnp.asarray(x, jnp.float32)
+  return TaskBatch(
+      user=jnp.array([0, 1], jnp.int32),
+      support_items=jnp.array([[0, 1, 2, 0], [1, 2, 0, 0]], jnp.int32),
+      support_ratings=f([[5, 3, 4, 0], [2, 4, 1, 0]]),
+      support_mask=f([[1, 1, 1, 0], [1, 1, 1, 0]]),
+      query_items=jnp.array([[3, 4], [5, 3]], jnp.int32),
+      query_ratings=f([[4, 2], [5, 1]]),
+      query_mask=f([[1, 1], [1, 1]]),
+      task_mask=f([1, 1]))
+
+
+def toy_model(cls=text_melu.TextMeLU, **kw):
+  return cls(user_fields=(("age", 2),), item_fields=(("genre", 3),),
+             embed_dim=4, hidden=(8,), num_item_ids=3, item_id_dropout=0.0,
+             text_dim=3, **kw)
+
+
+def test_text_projection_gets_gradients_and_moves_new_items():
+  tables, batch = toy_tables(), toy_batch()
+  method = maml.GradientMeta(toy_model(), inner_steps=2)
+  params = method.init(jax.random.key(0), tables)
+  hp = {"inner_lr": jnp.float32(0.05)}
+  grads = jax.grad(method.loss)(params, tables, batch, jax.random.key(1), hp)
+  proj = grads["embed"]["item_text_proj"]
+  assert float(jnp.abs(proj["kernel"]).sum()) > 0
+  # New items (ids 3..5 share the unknown id and, here, genres) differ only
+  # by text; changing one new item's text changes only its prediction.
+  pred = method.predict(params, tables, batch, hp)
+  other = dict(tables, item_text=tables["item_text"].copy())
+  other["item_text"][5] = -other["item_text"][5]
+  pred2 = method.predict(params, other, batch, hp)
+  assert float(jnp.abs(pred2[1, 0] - pred[1, 0])) > 1e-6
+  np.testing.assert_allclose(pred2[0], pred[0], rtol=1e-6)
+
+
+def test_method_without_text_table_names_the_option():
+  class Cfg(dict):
+    __getattr__ = dict.__getitem__
+  config = Cfg(method="melu_text", model=Cfg(), data=Cfg())
+  with pytest.raises(ValueError, match="text_features"):
+    text_melu.for_method(text_melu.melu.MeLU(user_fields=(), item_fields=()),
+                         config, {})
+
+
+def tiny_lora_model_and_tables():
+  cfg = bert.BertConfig(vocab_size=30, hidden_size=TEXT_DIM,
+                        num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=16)
+  ids = jnp.zeros((1, 4), jnp.int32)
+  base = bert.Bert(cfg).init(jax.random.key(7), ids, jnp.ones_like(ids))
+  tables = toy_tables()
+  del tables["item_text"]
+  r = np.random.default_rng(3)
+  tokens = r.integers(1, 30, size=(N_ITEMS, 5)).astype(np.int32)
+  mask = np.ones_like(tokens)
+  mask[:, 4] = 0
+  tables.update(item_tokens=tokens, item_token_mask=mask,
+                text_encoder=base["params"])
+  model = toy_model(text_melu.LoRAMeLU, bert_config=cfg, lora_rank=2)
+  return model, tables
+
+
+def test_lora_trains_only_lora_params():
+  model, tables = tiny_lora_model_and_tables()
+  method = maml.GradientMeta(model, inner_steps=2, first_order=True)
+  params = method.init(jax.random.key(0), tables)
+  assert set(params) == {"embed", "decision", "lora"}
+  lora_leaves = jax.tree_util.tree_leaves_with_path(params["lora"])
+  assert lora_leaves and all(p[-1].key in ("a", "b") for p, _ in lora_leaves)
+  # The base encoder is an input, not a parameter: no gradient can reach it.
+  n_base = sum(x.size for x in jax.tree.leaves(tables["text_encoder"]))
+  n_params = sum(x.size for x in jax.tree.leaves(params))
+  assert n_params < n_base
+  base_before = jax.tree.map(np.array, tables["text_encoder"])
+  optimizer = meta.make_optimizer(1e-2, 10.0)
+  state = meta.init_state(method, optimizer, tables, jax.random.key(0))
+  lora0 = jax.tree.map(np.array, state.params["lora"])
+  step = meta.make_meta_step(method, optimizer)
+  hp = {"inner_lr": np.float32(0.05)}
+  for _ in range(3):
+    state, m = step(state, tables, toy_batch(), hp)
+  assert np.isfinite(float(m["loss"]))
+  moved = jax.tree.map(lambda a, b: float(np.abs(np.asarray(a) - b).max()),
+                       state.params["lora"], lora0)
+  assert max(jax.tree.leaves(moved)) > 0  # LoRA weights train...
+  jax.tree.map(np.testing.assert_array_equal, tables["text_encoder"],
+               base_before)  # ...and the base weights do not.
+  # The adapted encoder's item vectors moved away from the base encoder's.
+  text = model.with_text(state.params["lora"], tables)["item_text"]
+  base_text = bert.Bert(model.bert_config).apply(
+      {"params": tables["text_encoder"]}, tables["item_tokens"],
+      tables["item_token_mask"])
+  assert float(jnp.abs(text - base_text).max()) > 0
+
+
+def test_content_baseline_known_answer():
+  text = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.6, 0.8]],
+                  np.float32)
+  f = lambda x: jnp.asarray(x, jnp.float32)
+  task = TaskBatch(
+      user=jnp.int32(0), support_items=jnp.array([1, 2, 3], jnp.int32),
+      support_ratings=f([5, 3, 1]), support_mask=f([1, 1, 0]),
+      query_items=jnp.array([0, 3], jnp.int32), query_ratings=f([0, 0]),
+      query_mask=f([1, 1]), task_mask=f(1))
+  pred = content.content_predict(jnp.asarray(text), task, 1.0, 1.0)
+  # Support mean 4, centred +1 and -1 (item 3 is padding).
+  # Query 0: cos 1 and 0 -> weights e/(e+1), 1/(e+1).
+  # Query 3: cos 0.6 and 0.8 -> weights softmax([0.6, 0.8]).
+  w = math.exp(0.6) / (math.exp(0.6) + math.exp(0.8))
+  want = [4 + (math.e - 1) / (math.e + 1), 4 + w - (1 - w)]
+  np.testing.assert_allclose(pred, want, rtol=1e-6)
+  # scale 0 is the user-mean floor.
+  np.testing.assert_allclose(
+      content.content_predict(jnp.asarray(text), task, 0.0, 1.0), [4, 4])
+
+
+def test_content_baseline_trains_with_padding_tasks():
+  tables = toy_tables()
+  batch = toy_batch()
+  batch = batch.replace(support_mask=batch.support_mask.at[1].set(0.0),
+                        task_mask=batch.task_mask.at[1].set(0.0))
+  method = content.ContentBaseline()
+  params = method.init(None, tables)
+  grads = jax.grad(method.loss)(params, tables, batch, None, {})
+  assert all(np.isfinite(float(g)) for g in jax.tree.leaves(grads))
+  assert float(jnp.abs(grads["scale"])) > 0
+  with pytest.raises(ValueError, match="text_features"):
+    method.init(None, {"item": {}})
+
