@@ -13,7 +13,7 @@ CPU); `,content` for the content-only text-similarity baseline.
 Your own data (format in metarec_jax/data/csv_source.py):
   python scripts/main.py --config=configs/melu.py:csv \
     --config.data.ratings=ratings.csv [--config.data.users=users.csv \
-    --config.data.items=items.csv] --workdir=/tmp/mine
+    --config.data.items_file=items.csv] --workdir=/tmp/mine
 
 The argument is a comma-separated list: a dataset (`ml100k`, `ml1m`, `csv`),
 and optionally `smoke` (seconds, for tests) and `fo` (first order).
@@ -42,7 +42,9 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   if dataset == "csv":  # Your own data: see metarec_jax/data/csv_source.py.
     c.data.ratings = ""  # user_id,item_id,rating[,timestamp] with header.
     c.data.users = ""  # Optional: user_id,<categorical columns>.
-    c.data.items = ""  # Optional: item_id,genres,year,title,<categorical>.
+    # Optional: item_id,genres,year,title,<categorical>. (Not `items`: that
+    # name is ConfigDict.items, which --config.data.items cannot override.)
+    c.data.items_file = ""
     c.data.min_rating = 0.5
     c.data.max_rating = 5.0
     c.data.new_item_fraction = 0.2  # Newest by year, else first rating.

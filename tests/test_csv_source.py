@@ -11,7 +11,7 @@ import pytest
 from configs import melu as melu_config
 from metarec_jax.data import csv_source, pipeline, scenarios
 from metarec_jax.data.sources import DataError
-from tiny_run import write_dataset
+from tiny_run import csv_config, write_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOOD = "user_id,item_id,rating,timestamp\n1,10,4,100\n1,11,3.5,200\n"

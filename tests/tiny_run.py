@@ -36,7 +36,7 @@ def csv_config(folder, **files):
   c.data.use_tfds = False
   c.data.ratings = os.path.join(folder, "ratings.csv")
   c.data.users = files.get("users", os.path.join(folder, "users.csv"))
-  c.data["items"] = files.get("items", os.path.join(folder, "items.csv"))
+  c.data.items_file = files.get("items", os.path.join(folder, "items.csv"))
   return c
 
 
@@ -45,7 +45,7 @@ def tiny_config(folder, num_steps=6, every=3):
   c = melu_config.get_config("csv,smoke")
   c.data.ratings = os.path.join(folder, "ratings.csv")
   c.data.users = os.path.join(folder, "users.csv")
-  c.data["items"] = os.path.join(folder, "items.csv")
+  c.data.items_file = os.path.join(folder, "items.csv")
   c.data.use_tfds = False
   c.data.buckets = (32,)
   c.model.embed_dim, c.model.hidden = 8, (16, 16)
@@ -60,7 +60,7 @@ def flags_for(config, keys=("num_steps", "log_every", "eval_every",
                             "eval_batch_size")):
   """The same config as --config.* overrides for scripts/main.py."""
   out = [f"--config.data.{k}={config.data[k]}"
-         for k in ("ratings", "users", "items", "use_tfds")]
+         for k in ("ratings", "users", "items_file", "use_tfds")]
   out += [f"--config.data.buckets=({config.data.buckets[0]},)",
           f"--config.model.embed_dim={config.model.embed_dim}",
           f"--config.model.hidden={tuple(config.model.hidden)}"]

@@ -175,7 +175,8 @@ def choose_new_items(r: Ratings, stamps, item_year: dict, fraction: float,
 
 
 def load(data_config, seed: int) -> RawData:
-  """config.data (ratings, users, items, min/max_rating, new_item_fraction)."""
+  """config.data: ratings, users, items_file, min/max_rating,
+  new_item_fraction."""
   if not data_config.get("ratings"):
     raise DataError("config.data.ratings is empty; pass "
                     "--config.data.ratings=/path/to/ratings.csv.")
@@ -184,9 +185,9 @@ def load(data_config, seed: int) -> RawData:
   user_fields, item_fields, item_year, item_text = {}, {}, {}, {}
   if data_config.get("users"):
     user_fields = read_table(data_config.get("users"), "user_id", "users")[0]
-  if data_config.get("items"):
-    item_fields, item_year, item_text = read_table(data_config.get("items"),
-                                                   "item_id", "items")
+  if data_config.get("items_file"):
+    item_fields, item_year, item_text = read_table(
+        data_config.get("items_file"), "item_id", "items_file")
   # A model needs at least one field per side: a constant one stands in.
   user_fields = user_fields or {"all": {int(u): ["user"] for u in
                                          np.unique(r.user)}}
@@ -201,7 +202,7 @@ def load(data_config, seed: int) -> RawData:
 def content_digest(data_config) -> dict:
   """sha256 of each given file, so a cache keyed on it sees edited files."""
   out = {}
-  for field in ("ratings", "users", "items"):
+  for field in ("ratings", "users", "items_file"):
     path = data_config.get(field)
     if path and os.path.isfile(path):
       with open(path, "rb") as f:
