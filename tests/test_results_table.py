@@ -1,0 +1,45 @@
+"""Separate runs' results.json files -> mean ± std rows (known answers)."""
+
+import json
+
+import pytest
+
+from metarec_jax import results_table
+from metarec_jax.data.sources import DataError
+
+
+def write_run(root, row, seed, mae, floor_mae=1.0):
+  metrics = {"mae": mae, "rmse": mae + 0.2, "ndcg@1": 0.5, "ndcg@3": 0.6,
+             "ndcg@5": 0.7, "n_tasks": 3}
+  floor = {"mae": floor_mae, "rmse": 1.3, "ndcg@1": 0.1, "ndcg@3": 0.2,
+           "ndcg@5": 0.3, "n_tasks": 3}
+  results = {"scenarios": {"item_cold": metrics},
+             "floors": {f: {"item_cold": floor}
+                        for f in ("global_mean", "item_mean", "user_mean",
+                                  "item_mean_user_bias", "random")}}
+  path = root / row / f"s{seed}"
+  path.mkdir(parents=True)
+  (path / "results.json").write_text(json.dumps(results))
+
+
+def test_mean_and_sample_std_over_shared_seeds(tmp_path):
+  write_run(tmp_path, "melu", 0, 0.8)
+  write_run(tmp_path, "melu", 1, 0.9)
+  write_run(tmp_path, "melu", 2, 1.5)  # Seed 2 is unfinished for melu_text.
+  write_run(tmp_path, "melu_text", 0, 0.7)
+  write_run(tmp_path, "melu_text", 1, 0.8)
+  table = results_table.build(tmp_path)
+  assert table["seeds"] == [0, 1]
+  mae = table["methods"]["melu"]["item_cold"]["mae"]
+  assert mae["mean"] == pytest.approx(0.85)
+  assert mae["std"] == pytest.approx(0.0707107, abs=1e-6)  # ddof=1
+  assert table["methods"]["melu_text"]["item_cold"]["mae"]["mean"] == (
+      pytest.approx(0.75))
+  assert list(results_table.build(tmp_path, ["melu"])["seeds"]) == [0, 1, 2]
+
+
+def test_rows_on_different_tasks_are_refused(tmp_path):
+  write_run(tmp_path, "melu", 0, 0.8, floor_mae=1.0)
+  write_run(tmp_path, "melu_text", 0, 0.7, floor_mae=1.1)
+  with pytest.raises(DataError, match="melu_text/s0/results.json"):
+    results_table.build(tmp_path)
