@@ -112,9 +112,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
       loss = float(np.mean([x["loss"] for x in ms]))
       if not np.isfinite(loss) or not all(np.isfinite(x["grad_norm"])
                                           for x in ms):
+        last = ckpt.latest_step()
         raise TrainingDiverged(
             f"non-finite loss or gradient at step {done}; last good "
-            f"checkpoint: step {ckpt.latest_step()} in {workdir}/checkpoints")
+            "checkpoint: " + (f"step {last} in {workdir}/checkpoints"
+                              if last is not None else "none yet") +
+            "; lower outer_lr or inner_lr (a rerun resumes from there).")
       writer.write_scalars(done, {"train/loss": loss,
                                   "train/grad_norm": float(ms[-1]["grad_norm"])})
       logging.info("step %s", progress(done))
