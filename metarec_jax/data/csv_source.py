@@ -29,8 +29,9 @@ TEXT_COLUMNS = ("title", "text")
 
 def _read_text(path: str, what: str, config_field: str) -> str:
   if not os.path.isfile(path):
-    raise DataError(f"{path}: the {what} file does not exist; fix "
-                    f"--config.data.{config_field} or leave it empty.")
+    optional = " or leave it empty" if config_field != "ratings" else ""
+    raise DataError(f"{path}: no such file (given by --config.data."
+                    f"{config_field}); fix the path{optional}.")
   with open(path, "rb") as f:
     data = f.read()
   try:
