@@ -35,13 +35,20 @@ def _rating(path, line, value, lo, hi):
   except (TypeError, ValueError):
     raise DataError(f"{path}:{line}: rating {value!r} is not a number; fix "
                     "or delete this line.") from None
-  if not math.isfinite(r) or not lo <= r <= hi:
+  if not math.isfinite(r):
+    raise DataError(f"{path}:{line}: rating {value!r} is not a finite "
+                    "number; fix or delete this line.")
+  if not lo <= r <= hi:
     raise DataError(f"{path}:{line}: rating {value!r} is outside the "
                     f"model's range {lo:g}..{hi:g}; fix or delete this line.")
   return r
 
 
 def _add(users, path, line, user, item, rating, first_line):
+  """first_line also collects `unknown` [(line, item)] when given `known`."""
+  known = first_line.get("known")
+  if known is not None and item not in known:
+    first_line["unknown"].append((line, item))
   key = (user, item)
   if key in first_line:
     raise DataError(f"{path}:{line}: item {item} is rated again (first at "
@@ -50,7 +57,7 @@ def _add(users, path, line, user, item, rating, first_line):
   users.setdefault(user, []).append((item, rating))
 
 
-def _parse_csv(path, text, lo, hi):
+def _parse_csv(path, text, lo, hi, first_line):
   reader = csv.reader(io.StringIO(text))
   header = [h.strip() for h in next(reader)]
   batch = "user_id" in header
@@ -61,7 +68,7 @@ def _parse_csv(path, text, lo, hi):
                     "several users).")
   truncated = not text.endswith(("\n", "\r"))
   last = len(text.splitlines())
-  users, first_line = {}, {}
+  users = {}
   for row in reader:
     line = reader.line_num
     if not any(v.strip() for v in row):
@@ -79,7 +86,7 @@ def _parse_csv(path, text, lo, hi):
   return batch, users
 
 
-def _parse_json(path, text, lo, hi):
+def _parse_json(path, text, lo, hi, first_line):
   try:
     obj = json.loads(text)
   except json.JSONDecodeError as e:
@@ -90,7 +97,7 @@ def _parse_json(path, text, lo, hi):
     groups = obj["users"]
   else:
     groups = {"": obj.get("ratings") if isinstance(obj, dict) else obj}
-  users, first_line = {}, {}
+  users = {}
   if not isinstance(groups, dict):
     raise DataError(f'{path}:1: "users" must map a user key to a list of '
                     "ratings.")
@@ -109,8 +116,12 @@ def _parse_json(path, text, lo, hi):
   return batch, users
 
 
-def read(path: str, rating_range) -> tuple[bool, dict]:
-  """Returns (batch mode, {user key: [(item id, rating)]})."""
+def read(path: str, rating_range, known_items=None) -> tuple[bool, dict]:
+  """Returns (batch mode, {user key: [(item id, rating)]}).
+
+  With known_items (original ids), ids outside it are one error listing
+  each with its line.
+  """
   try:
     with open(path, "rb") as f:
       data = f.read()
@@ -127,6 +138,16 @@ def read(path: str, rating_range) -> tuple[bool, dict]:
     raise DataError(f"{path}:1: the file is empty; write a header "
                     "`item_id,rating` (no rows: the prior) or a JSON list.")
   lo, hi = rating_range
-  if text.lstrip()[:1] in "[{":
-    return _parse_json(path, text, lo, hi)
-  return _parse_csv(path, text, lo, hi)
+  state = {"unknown": []}
+  if known_items is not None:
+    state["known"] = {int(i) for i in known_items}
+  parse = _parse_json if text.lstrip()[:1] in "[{" else _parse_csv
+  batch, users = parse(path, text, lo, hi, state)
+  unknown = state["unknown"]
+  if unknown:
+    shown = ", ".join(f"{item} (line {line})" for line, item in unknown[:20])
+    more = f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
+    raise DataError(f"{path}:{unknown[0][0]}: {len(unknown)} item id(s) "
+                    f"unknown to the model: {shown}{more}; remove them (the "
+                    "model knows the items of its training data).")
+  return batch, users

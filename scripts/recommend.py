@@ -51,7 +51,8 @@ def main(argv):
   if FLAGS.benchmark:
     print(json.dumps(serving.benchmark(rec, FLAGS.k), indent=1))
     return
-  batch, users = serving_io.read(FLAGS.ratings, rec.rating_range)
+  batch, users = serving_io.read(FLAGS.ratings, rec.rating_range,
+                                 known_items=rec.item_ids)
   out = rec.recommend(users or {"": []}, FLAGS.k, source=FLAGS.ratings)
   if FLAGS.format == "json":
     obj = ({"users": {u: _json_items(v) for u, v in out.items()}} if batch

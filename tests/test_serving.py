@@ -80,7 +80,7 @@ def test_unknown_items_are_one_error_listing_them(rec, tmp_path):
     rec.adapt([(1, 4.0), (1000, 3.0), (999, 5.0)], source="x.csv")
   path = tmp_path / "r.csv"
   path.write_text("item_id,rating\n1,4\n2,nan\n")
-  with pytest.raises(DataError, match=f"{path}:3: rating 'nan' is outside"):
+  with pytest.raises(DataError, match=f"{path}:3: rating 'nan' is not a finite"):
     serving_io.read(str(path), rec.rating_range)
   path.write_text("item_id,rating\n")
   assert serving_io.read(str(path), rec.rating_range) == (False, {})
@@ -111,5 +111,5 @@ def test_recommend_script_json_and_exit_2(workdir, tmp_path):
   proc = _recommend(workdir, bad)
   assert proc.returncode == 2 and proc.stdout == ""
   assert "Traceback" not in proc.stderr
-  assert f"error: {bad}: 1 item id(s) unknown to the model: 4242;" in (
-      proc.stderr)
+  assert f"error: {bad}:3: 1 item id(s) unknown to the model: 4242 (line " \
+      "3); remove them" in proc.stderr
