@@ -39,6 +39,10 @@ def write_curve(workdir: str, config, trained: dict, seeds) -> dict:
       for name, (tr, c) in trained.items():
         for s in scenarios.SCENARIOS:
           tasks = prep.tasks[s]
+          if not len(tasks):  # No user has K + 10 ratings here.
+            for x in PLOT_METRICS:
+              vals[name][s][x].append(np.nan)
+            continue
           pred = evaluate.clip(evaluate.predict_tasks(
               tr["predict_fn"], tr["runs"][(seed, 0)][0], prep.tables, tasks,
               tr["hparams"], c.eval_batch_size, c.data.buckets),
@@ -47,6 +51,11 @@ def write_curve(workdir: str, config, trained: dict, seeds) -> dict:
           for x in PLOT_METRICS:
             vals[name][s][x].append(m[x])
       for s in scenarios.SCENARIOS:
+        if not len(prep.tasks[s]):
+          for f in CURVE_FLOORS:
+            for x in PLOT_METRICS:
+              vals[f][s][x].append(np.nan)
+          continue
         fm = evaluate.floor_metrics(prep, prep.tasks[s], seed)
         for f in CURVE_FLOORS:
           for x in PLOT_METRICS:
@@ -76,6 +85,7 @@ def plot(curve: dict, path: str) -> None:
       for f, res in curve["floors"].items():
         ax.plot(curve["ks"], res[s][x], linestyle="--", label=f"{f} (floor)")
       ax.set_xscale("log")
+      ax.minorticks_off()
       ax.set_xticks(curve["ks"], [str(k) for k in curve["ks"]])
       ax.set_title(f"{s}: {x}")
       ax.set_xlabel("support size K")

@@ -3,7 +3,8 @@
 Keys: melu, melu_fo (MeLU, first order), maml, fomaml (all leaves adapt),
 metasgd, anil, mamo, tanp, global, finetune. Every method is built on the
 same MeLU feature model (models/melu.py) so the comparison isolates the
-algorithm. Other keys are passed to methods.build.
+algorithm; a `_text` / `_lora` suffix swaps in the text model (#4) and keeps
+the algorithm. Other keys are passed to methods.build.
 """
 
 from metarec_jax import methods
@@ -16,7 +17,9 @@ METHODS = ("melu", "melu_fo", "maml", "fomaml", "metasgd", "anil", "mamo",
 def build(config, prep):
   """Returns the method named by config.method."""
   name = config.method
-  if name not in METHODS:
+  for suffix in ("_text", "_lora"):
+    name = name.removesuffix(suffix)
+  if name not in METHODS or name == "melu" and name != config.method:
     return methods.build(config, prep)
   model = methods.build_melu_model(config, prep)
   steps, fo = config.inner_steps, config.first_order

@@ -29,11 +29,12 @@ ADAPT = ("all", "decision", "head")
 
 def task_tables(tables: dict, user: jax.Array, items: jax.Array) -> dict:
   """The feature-table rows of one task: user -> [1, w], items [n] -> [n, w]."""
-  out = {"user": {k: v[user][None] for k, v in tables["user"].items()},
-         "item": {k: v[items] for k, v in tables["item"].items()},
-         "item_id": tables["item_id"][items]}
+  out = {"user": {k: jnp.asarray(v)[user][None]
+                  for k, v in tables["user"].items()},
+         "item": {k: jnp.asarray(v)[items] for k, v in tables["item"].items()},
+         "item_id": jnp.asarray(tables["item_id"])[items]}
   if "item_text" in tables:  # Frozen text embeddings (data.text_features).
-    out["item_text"] = tables["item_text"][items]
+    out["item_text"] = jnp.asarray(tables["item_text"])[items]
   return out
 
 

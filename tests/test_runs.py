@@ -1,0 +1,47 @@
+"""Seeds (and hyperparameters) as one vmapped computation == one by one."""
+
+import jax
+import numpy as np
+
+from configs.tables import coldstart as table_config
+from metarec_jax import runs, zoo
+
+
+def _config():
+  c = table_config.get_config("ml100k,smoke")
+  c.method, c.inner_steps, c.batch_size = "melu_fo", 1, 8
+  c.num_steps, c.eval_every, c.patience = 2, 2, 0
+  return c
+
+
+def test_vmapped_runs_equal_runs_one_by_one(ml100k_prep):
+  c = _config()
+  method = zoo.build(c, ml100k_prep)
+  batch_runs = [
+      runs.Run(ml100k_prep, 0, 1e-3, 0.0, {"inner_lr": np.float32(0.05)}),
+      runs.Run(ml100k_prep, 1, 3e-3, 1e-2, {"inner_lr": np.float32(0.2)}),
+  ]
+  together = runs.train_runs(method, batch_runs, c)
+  for i, r in enumerate(batch_runs):
+    alone = runs.train_runs(method, [r], c)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5,
+                                                         atol=1e-6),
+                 together["final_params"][i], alone["final_params"][0])
+    np.testing.assert_allclose(
+        together["records"][i]["best_validation_mae"],
+        alone["records"][0]["best_validation_mae"], rtol=1e-5)
+  # The runs really differ (seed, rates): the test can fail.
+  a, b = (jax.tree.leaves(p) for p in together["final_params"])
+  assert any(np.max(np.abs(x - y)) > 1e-4 for x, y in zip(a, b))
+
+
+def test_repad_adds_only_masked_zeros(ml100k_prep):
+  from metarec_jax.data import batching  # pylint: disable=g-import-not-at-top
+  tasks = ml100k_prep.tasks["train"]
+  idx = np.flatnonzero(tasks.support_sizes <= 16)[:4]
+  small = batching.pad_tasks(tasks, idx, 16, 4)
+  big = runs.repad(small, 96)
+  assert big.support_items.shape == (4, 96)
+  np.testing.assert_array_equal(big.support_mask[:, 16:], 0)
+  np.testing.assert_array_equal(big.support_ratings[:, :16],
+                                small.support_ratings)

@@ -1,0 +1,40 @@
+"""table.json aggregation and the marks in table.md, by hand."""
+
+import numpy as np
+
+from configs.tables import coldstart as table_config
+from metarec_jax import coldstart, floors, tables
+from metarec_jax.data import scenarios
+
+
+def _metrics(mae, ndcg):
+  return {"mae": mae, "rmse": mae + 0.2, "ndcg@1": ndcg, "ndcg@3": ndcg,
+          "ndcg@5": ndcg}
+
+
+def test_table_marks_best_and_floor_losers():
+  seeds = [{s: _metrics(0.70 + 0.01 * i, 0.80) for s in scenarios.SCENARIOS}
+           for i in range(3)]
+  loser = [{s: _metrics(0.76, 0.90) for s in scenarios.SCENARIOS}] * 3
+  fl = {f: {s: _metrics(0.75, 0.85) for s in scenarios.SCENARIOS}
+        for f in floors.FLOORS}
+  table = tables.build_table({"good": seeds, "bad": loser}, [fl] * 3)
+  cell = table["methods"]["good"]["warm"]["mae"]
+  assert cell["mean"] == 0.71 and cell["seeds"] == [0.7, 0.71, 0.72]
+  assert np.isclose(cell["std"], 0.01)
+  md = tables.markdown(table)
+  good = next(l for l in md.splitlines() if l.startswith("| good"))
+  bad = next(l for l in md.splitlines() if l.startswith("| bad"))
+  assert good.split("|")[2].strip() == "**0.7100 ± 0.0100**"
+  assert good.split("|")[4].strip() == "0.8000 ± 0.0000 !"  # nDCG loses.
+  assert bad.split("|")[2].strip() == "0.7600 ± 0.0000 !"   # MAE loses.
+  assert bad.split("|")[4].strip() == "**0.9000 ± 0.0000**"
+
+
+def test_method_config_applies_tuned_overrides():
+  c = table_config.get_config("ml100k,smoke")
+  c.tuned = {"maml": {"inner_lr": 0.3, "model": {"item_id_dropout": 0.5}}}
+  m = coldstart.method_config(c, "maml")
+  assert (m.method, m.inner_lr, m.model.item_id_dropout) == ("maml", 0.3, 0.5)
+  other = coldstart.method_config(c, "anil")
+  assert other.inner_lr == c.inner_lr
