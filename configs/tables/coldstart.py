@@ -44,6 +44,15 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   c.ensemble_size = 3            # Init seeds per data seed (same split).
   c.curve_ks = (1, 3, 5, 10, 20, 40)
   c.tuned = tuned_lib.TUNED.get(dataset, {})
+  # scripts/sweep.py grid; an empty tuple keeps the config's value.
+  c.sweep = ml_collections.ConfigDict()
+  c.sweep.seeds = (0,)
+  c.sweep.inner_lr = (0.02, 0.05, 0.1, 0.2)       # Traced: vmapped.
+  c.sweep.outer_lr = (3e-4, 1e-3)                 # Traced: vmapped.
+  c.sweep.weight_decay = (0.0, 1e-2)              # Traced: vmapped.
+  c.sweep.inner_steps = ()                        # Static: one group each.
+  c.sweep.embed_dim = ()
+  c.sweep.item_id_dropout = ()
   if "smoke" in args:
     c.num_steps = 6
     c.eval_every = 3
@@ -53,4 +62,6 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
     c.ensemble_size = 2
     c.curve_ks = (1, 5)
     c.data.use_tfds = False
+    c.sweep.inner_lr, c.sweep.outer_lr = (0.05, 0.2), (1e-3,)
+    c.sweep.weight_decay, c.sweep.inner_steps = (0.0,), (1, 2)
   return c
