@@ -22,6 +22,7 @@ import numpy as np
 
 from metarec_jax import evaluate, methods, metrics, runs, tables, zoo
 from metarec_jax.data import pipeline, scenarios
+from metarec_jax.meta import residual
 
 ENSEMBLE_SEED_STRIDE = 1000  # Member e of seed s inits from s + 1000 e.
 
@@ -119,6 +120,8 @@ def reproduce(config, workdir: str) -> dict:
   t0 = time.time()
   seeds = list(config.seeds)
   preps = {s: pipeline.prepare(config.data, s) for s in seeds}
+  for prep in preps.values():
+    residual.add_item_means(prep)
   timing = {"data_s": time.time() - t0, "methods": {}}
   results, floor_res, trained_all, validation = {}, None, {}, {}
   ens_method = config.get("ensemble_method", "")

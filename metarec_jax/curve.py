@@ -15,6 +15,7 @@ import numpy as np
 
 from metarec_jax import evaluate, metrics
 from metarec_jax.data import pipeline, scenarios
+from metarec_jax.meta import residual
 
 CURVE_FLOORS = ("item_mean", "user_mean", "item_mean_user_bias")
 PLOT_METRICS = ("mae", "ndcg@3")
@@ -23,7 +24,9 @@ PLOT_METRICS = ("mae", "ndcg@3")
 def _k_prep(config, k: int, seed: int):
   data = ml_collections.ConfigDict(config.data.to_dict())
   data.k_shot = k
-  return pipeline.prepare(data, seed)
+  prep = pipeline.prepare(data, seed)
+  residual.add_item_means(prep)
+  return prep
 
 
 def write_curve(workdir: str, config, trained: dict, seeds) -> dict:

@@ -20,6 +20,7 @@ import numpy as np
 
 from metarec_jax import coldstart, evaluate, runs, zoo
 from metarec_jax.data import pipeline
+from metarec_jax.meta import residual
 
 TRACED = ("inner_lr", "outer_lr", "weight_decay")
 STATIC = ("inner_steps", "embed_dim", "item_id_dropout")
@@ -50,6 +51,8 @@ def run_sweep(config, method_name: str, workdir: str) -> dict:
   t0 = time.time()
   seeds = list(config.sweep.get("seeds", (0,)))
   preps = {s: pipeline.prepare(config.data, s) for s in seeds}
+  for prep in preps.values():
+    residual.add_item_means(prep)
   base = coldstart.method_config(config, method_name)
   rows = []
   for static in _grid(base, STATIC):

@@ -7,21 +7,36 @@ algorithm; a `_text` / `_lora` suffix swaps in the text model (#4) and keeps
 the algorithm. Other keys are passed to methods.build.
 """
 
+import dataclasses
+
 from metarec_jax import methods
-from metarec_jax.meta import gradient, mamo, maml, metasgd, tanp, transfer
+from metarec_jax.meta import (gradient, mamo, maml, metasgd, residual, tanp,
+                              transfer)
 
 METHODS = ("melu", "melu_fo", "maml", "fomaml", "metasgd", "anil", "mamo",
            "tanp", "global", "finetune")
 
 
 def build(config, prep):
-  """Returns the method named by config.method."""
+  """Returns the method named by config.method.
+
+  config.model.residual wraps it as a residual to the item-mean + user-bias
+  floor (meta/residual.py; needs tables["item_mean"]).
+  """
+  if config.model.get("residual", False):
+    return residual.Residual(_build(config, prep, residual_model=True))
+  return _build(config, prep)
+
+
+def _build(config, prep, residual_model: bool = False):
   name = config.method
   for suffix in ("_text", "_lora"):
     name = name.removesuffix(suffix)
   if name not in METHODS or name == "melu" and name != config.method:
     return methods.build(config, prep)
   model = methods.build_melu_model(config, prep)
+  if residual_model:  # The floor is the offset: the model starts at zero.
+    model = dataclasses.replace(model, output_bias=0.0)
   steps, fo = config.inner_steps, config.first_order
   drop = config.model.get("input_dropout", 0.0)
   if name == "melu":

@@ -167,3 +167,26 @@ def test_maml_inner_loop_moves_the_embeddings():
   a = maml_m.predict(params, tables, batch, HP)
   b = dec_only.predict(params, tables, batch, HP)
   assert np.max(np.abs(a - b)) > 1e-6
+
+
+def test_residual_with_a_zero_model_is_the_item_mean_user_bias_floor():
+  from metarec_jax.meta import residual  # pylint: disable=g-import-not-at-top
+  c = toy_config("global")
+  c.model.residual = True
+  prep = toy_prep()
+  item_mean = np.linspace(2.0, 4.5, ITEMS).astype(np.float32)
+  tables = {**prep.tables, "item_mean": item_mean}
+  method = zoo.build(c, prep)
+  assert isinstance(method, residual.Residual)
+  params = method.init(jax.random.key(0), tables)
+  params["decision"]["out"] = jax.tree.map(jnp.zeros_like,
+                                           params["decision"]["out"])
+  batch = toy_batch()
+  pred = np.asarray(method.predict(params, tables, batch, HP))
+  for t in range(T):
+    n = int(batch.support_mask[t].sum())
+    bias = np.mean(batch.support_ratings[t, :n]
+                   - item_mean[batch.support_items[t, :n]])
+    np.testing.assert_allclose(pred[t],
+                               item_mean[batch.query_items[t]] + bias,
+                               rtol=1e-6)

@@ -35,6 +35,8 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   c.weight_decay = 0.0     # AdamW decoupled decay (traced per run).
   c.patience = 3           # Evaluations without a better validation MAE.
   c.model.input_dropout = 0.0  # On embedded features (non-adapted part).
+  # Residual to the item-mean + user-bias floor (meta/residual.py).
+  c.model.residual = False
   c.model.memory_slots = 3     # MAMO.
   c.model.z_dim = 32           # TaNP.
   c.model.clusters = 8         # TaNP.

@@ -1,0 +1,64 @@
+"""Any method as a residual to the item-mean + user-bias floor.
+
+offset(u, i) = item_mean[i] + b_u, b_u = masked mean over the task's support
+of (r - item_mean[i]): exactly the `item_mean_user_bias` floor, computed from
+the same information a floor may use (meta-training ratings and the task's
+own support). The wrapped method sees ratings minus the offset, in support
+and query alike, and its prediction is added back. A model whose output is
+zero therefore IS the floor, so meta-learning only has to learn what the
+floor misses (the "item bias + user bias + MLP" structure).
+
+Needs tables["item_mean"] float32 [I] (add_item_means); the wrapped model's
+output bias should start at 0 (methods build it so when model.residual).
+"""
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+
+from metarec_jax.types import Params, PRNGKey, TaskBatch
+
+
+def add_item_means(prep) -> None:
+  """Puts the meta-training item means into prep.tables (float32 [I])."""
+  prep.tables = {**prep.tables, "item_mean": np.asarray(
+      prep.floor_stats.item_mean, np.float32)}
+
+
+def offsets(tables: dict, batch: TaskBatch):
+  """(support offsets [T, S], query offsets [T, Q])."""
+  item_mean = jnp.asarray(tables["item_mean"])
+  m_s, m_q = item_mean[batch.support_items], item_mean[batch.query_items]
+  mask = batch.support_mask
+  bias = jnp.sum(mask * (batch.support_ratings - m_s), -1) / jnp.maximum(
+      jnp.sum(mask, -1), 1.0)
+  return m_s + bias[:, None], m_q + bias[:, None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Residual:
+  """Wraps a method (init / loss / predict) around the floor's offset."""
+  base: object
+
+  def init(self, key: PRNGKey, tables: dict) -> Params:
+    return self.base.init(key, tables)
+
+  def residual_batch(self, tables: dict, batch: TaskBatch):
+    o_s, o_q = offsets(tables, batch)
+    return batch.replace(
+        support_ratings=(batch.support_ratings - o_s) * batch.support_mask,
+        query_ratings=(batch.query_ratings - o_q) * batch.query_mask), o_q
+
+  def loss(self, params, tables, batch: TaskBatch, rng, hparams):
+    res, _ = self.residual_batch(tables, batch)
+    return self.base.loss(params, tables, res, rng, hparams)
+
+  def predict(self, params, tables, batch: TaskBatch, hparams):
+    res, o_q = self.residual_batch(tables, batch)
+    return self.base.predict(params, tables, res, hparams) + o_q
+
+  def __getattr__(self, name):  # labels, model, ... of the wrapped method.
+    if name == "base":  # Not yet set (copy, unpickling): no recursion.
+      raise AttributeError(name)
+    return getattr(self.base, name)
