@@ -27,6 +27,9 @@ def build(config, prep):
                              config.inner_steps, config.first_order)
   if config.method == "content":
     return content.ContentBaseline()
+  from metarec_jax import zoo  # pylint: disable=g-import-not-at-top
+  if config.method in zoo.METHODS:  # Lazy import: zoo builds on this module.
+    return zoo.build(config, prep)
   raise ValueError(f"unknown method {config.method!r}")
 
 
