@@ -12,20 +12,27 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from metarec_jax.meta import inner
+from metarec_jax.meta import gram_inner, inner
 from metarec_jax.models import embeddings
 from metarec_jax.types import Params, PRNGKey, TaskBatch
 
 
 def adapt_and_predict(model, params: Params, emb, task: TaskBatch, inner_lr,
-                      steps: int, first_order: bool, drop_s=None, drop_q=None):
+                      steps: int, first_order: bool, drop_s=None, drop_q=None,
+                      gram: bool = False):
   """One task (unbatched fields): adapted query predictions [Q], losses.
 
   emb: model.embed_all(params, tables), computed once for the whole batch.
   drop_s, drop_q: optional item-id dropout masks [S], [Q] (training).
+  gram: use the Gram-matrix form of the same computation (gram_inner.py);
+    valid when exactly the decision MLP adapts at a scalar rate.
   """
   x_s = embeddings.task_inputs(emb, task.user, task.support_items, drop_s)
   x_q = embeddings.task_inputs(emb, task.user, task.query_items, drop_q)
+  if gram:
+    return gram_inner.adapt_and_predict(
+        params["decision"], x_s, task.support_ratings, task.support_mask, x_q,
+        inner_lr, steps, first_order, len(model.hidden))
   adapted, frozen = inner.partition(params, model.adapt_labels(params))
 
   def support_loss(a):
@@ -43,6 +50,7 @@ class GradientMeta:
   model: object
   inner_steps: int = 5
   first_order: bool = False
+  gram: bool = True  # The Gram-matrix inner loop (same numbers, faster).
 
   def init(self, key: PRNGKey, tables: dict) -> Params:
     return self.model.init(key, tables)
@@ -58,7 +66,7 @@ class GradientMeta:
     def task_loss(task, d_s, d_q):
       pred, _ = adapt_and_predict(model, params, emb, task,
                                   hparams["inner_lr"], self.inner_steps,
-                                  self.first_order, d_s, d_q)
+                                  self.first_order, d_s, d_q, self.gram)
       return inner.masked_mse(pred, task.query_ratings, task.query_mask)
 
     losses = jax.vmap(task_loss)(batch, drop_s, drop_q)
@@ -69,4 +77,4 @@ class GradientMeta:
     emb = self.model.embed_all(params, tables)
     return jax.vmap(lambda t: adapt_and_predict(
         self.model, params, emb, t, hparams["inner_lr"], self.inner_steps,
-        True)[0])(batch)
+        True, gram=self.gram)[0])(batch)

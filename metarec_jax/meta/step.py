@@ -40,6 +40,12 @@ def init_state(method, optimizer, tables: dict, key: PRNGKey) -> TrainState:
                     k_train)
 
 
+def apply_gradients(optimizer, state: TrainState, grads) -> TrainState:
+  updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+  return state.replace(params=optax.apply_updates(state.params, updates),
+                       opt_state=opt_state, step=state.step + 1)
+
+
 def make_meta_step(method, optimizer, max_traces: int = 0):
   """Returns meta_step(state, tables, batch, hparams) -> (state, metrics).
 
@@ -51,12 +57,8 @@ def make_meta_step(method, optimizer, max_traces: int = 0):
     rng = jax.random.fold_in(state.rng, state.step)
     loss, grads = jax.value_and_grad(method.loss)(state.params, tables, batch,
                                                   rng, hparams)
-    updates, opt_state = optimizer.update(grads, state.opt_state,
-                                          state.params)
-    params = optax.apply_updates(state.params, updates)
-    new_state = state.replace(params=params, opt_state=opt_state,
-                              step=state.step + 1)
-    return new_state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
+    return (apply_gradients(optimizer, state, grads),
+            {"loss": loss, "grad_norm": optax.tree.norm(grads)})
 
   if max_traces:
     meta_step = chex.assert_max_traces(meta_step, n=max_traces)
