@@ -24,7 +24,8 @@ def build(config, prep):
   """Returns the method named by config.method."""
   if config.method in ("melu", "melu_text", "melu_lora"):
     return maml.GradientMeta(build_melu_model(config, prep),
-                             config.inner_steps, config.first_order)
+                             config.inner_steps, config.first_order,
+                             gram=config.get("gram_inner", True))
   if config.method == "content":
     return content.ContentBaseline()
   from metarec_jax import zoo  # pylint: disable=g-import-not-at-top
