@@ -113,6 +113,17 @@ def ensemble_results(trained: dict, c, preps: dict, seeds, members: int,
   return per_seed
 
 
+def write_table(workdir: str, results: dict, floor_res, config) -> dict:
+  table = tables.build_table(results, floor_res)
+  evaluate.write_json(os.path.join(workdir, "table.json"), table)
+  md = tables.markdown(table, f"Cold-start table: {config.data.name}")
+  with open(os.path.join(workdir, "table.md.tmp"), "w") as f:
+    f.write(md)
+  os.replace(os.path.join(workdir, "table.md.tmp"),
+             os.path.join(workdir, "table.md"))
+  return table
+
+
 def reproduce(config, workdir: str) -> dict:
   """Runs the table; returns table.json's dict."""
   from metarec_jax import curve  # pylint: disable=g-import-not-at-top
@@ -142,13 +153,9 @@ def reproduce(config, workdir: str) -> dict:
     timing["methods"][name] = {"wall_s": round(time.time() - t1, 1),
                                "train": trained["timing"]}
     logging.info("%s done in %.1fs", name, time.time() - t1)
-  table = tables.build_table(results, floor_res)
-  evaluate.write_json(os.path.join(workdir, "table.json"), table)
-  md = tables.markdown(table, f"Cold-start table: {config.data.name}")
-  with open(os.path.join(workdir, "table.md.tmp"), "w") as f:
-    f.write(md)
-  os.replace(os.path.join(workdir, "table.md.tmp"),
-             os.path.join(workdir, "table.md"))
+    # Rewritten after every method: a long run leaves a valid partial table.
+    table = write_table(workdir, results, floor_res, config)
+    evaluate.write_json(os.path.join(workdir, "timing.json"), timing)
   if config.get("curve_ks"):
     top = sorted(validation, key=validation.get)[:3]
     curve.write_curve(workdir, config, {m: trained_all[m] for m in top},
