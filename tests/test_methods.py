@@ -47,6 +47,7 @@ def toy_config(method: str, inner_steps: int = 2):
   c.method, c.inner_steps = method, inner_steps
   c.model.embed_dim, c.model.hidden = 4, (8, 8)
   c.model.z_dim, c.model.clusters = 4, 3
+  c.model.residual = False  # Tested on its own below.
   return c
 
 

@@ -11,6 +11,7 @@ def _config():
   c = table_config.get_config("ml100k,smoke")
   c.method, c.inner_steps, c.batch_size = "melu_fo", 1, 8
   c.num_steps, c.eval_every, c.patience = 2, 2, 0
+  c.model.residual = False  # The shared fixture has no item_mean table.
   return c
 
 
