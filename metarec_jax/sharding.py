@@ -1,0 +1,55 @@
+"""Task-axis data parallelism: one config on 1 CPU, 8 GPUs or a TPU slice.
+
+The mesh has one axis, "tasks". Task batches are split along their leading
+(task) axis; parameters, optimizer state and feature tables are replicated.
+The jitted meta-step is unchanged: XLA inserts the cross-device mean of the
+gradients because the loss is a mean over the sharded task axis.
+Multi-host runs call `initialize_distributed()` first (jax.distributed).
+"""
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+TASK_AXIS = "tasks"
+
+
+def initialize_distributed(coordinator: str = "", num_processes: int = 0,
+                           process_id: int = -1) -> None:
+  """Starts jax.distributed; with no arguments, from the cluster environment
+  (SLURM, TPU pods, ...) as JAX auto-detects it."""
+  kwargs = {}
+  if coordinator:
+    kwargs = dict(coordinator_address=coordinator,
+                  num_processes=num_processes, process_id=process_id)
+  jax.distributed.initialize(**kwargs)
+
+
+def task_mesh(num_devices: int = 0) -> Mesh:
+  """A 1-D mesh over all (or the first num_devices) devices."""
+  devices = jax.devices()
+  if num_devices:
+    devices = devices[:num_devices]
+  return Mesh(np.array(devices), (TASK_AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def task_sharded(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P(TASK_AXIS))
+
+
+def shard_batch(batch, mesh: Mesh):
+  """Places every array of a TaskBatch with its task axis split over the
+  mesh. The batch size must be a multiple of the device count."""
+  n = mesh.devices.size
+  if batch.user.shape[0] % n:
+    raise ValueError(f"batch of {batch.user.shape[0]} tasks does not split "
+                     f"over {n} devices; use a multiple of {n}")
+  return jax.device_put(batch, task_sharded(mesh))
+
+
+def replicate(tree, mesh: Mesh):
+  return jax.device_put(tree, replicated(mesh))
