@@ -48,8 +48,19 @@ def shard_batch(batch, mesh: Mesh):
   if batch.user.shape[0] % n:
     raise ValueError(f"batch of {batch.user.shape[0]} tasks does not split "
                      f"over {n} devices; use a multiple of {n}")
-  return jax.device_put(batch, task_sharded(mesh))
+  sharded = task_sharded(mesh)
+  # Every host builds the same global batch (same seed, same schedule) and
+  # hands each of its devices that device's slice; this works multi-host.
+  return jax.tree.map(
+      lambda x: jax.make_array_from_callback(x.shape, sharded,
+                                             lambda idx: x[idx]), batch)
 
 
 def replicate(tree, mesh: Mesh):
-  return jax.device_put(tree, replicated(mesh))
+  rep = replicated(mesh)
+  return jax.tree.map(
+      lambda x: jax.make_array_from_callback(
+          np.shape(x), rep, lambda idx: np.asarray(x)[idx])
+      if not jax.dtypes.issubdtype(getattr(x, "dtype", np.float32),
+                                   jax.dtypes.prng_key)
+      else jax.device_put(x, rep), tree)

@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metarec_jax import checkpoints, evaluate, methods, metrics, writers
+from metarec_jax import (checkpoints, evaluate, methods, metrics, sharding,
+                         writers)
 from metarec_jax.data import batching, pipeline, scenarios
 from metarec_jax.meta import step as meta
 
@@ -43,7 +44,7 @@ class Schedule:
 
 
 def compile_all_shapes(meta_step, state, tables, tasks, batch_size: int,
-                       buckets, hparams) -> float:
+                       buckets, hparams, place=lambda b: b) -> float:
   """Compiles the meta-step for every bucket before the loop; returns seconds.
 
   Runs each shape once on a copy of the state and an all-padding batch, so
@@ -51,7 +52,8 @@ def compile_all_shapes(meta_step, state, tables, tasks, batch_size: int,
   """
   t0 = time.time()
   for size in buckets:
-    dummy = batching.pad_tasks(tasks, np.array([], np.int64), size, batch_size)
+    dummy = place(batching.pad_tasks(tasks, np.array([], np.int64), size,
+                                     batch_size))
     scratch = jax.tree.map(jnp.copy, state)  # The step donates its input.
     jax.block_until_ready(meta_step(scratch, tables, dummy, hparams))
   return time.time() - t0
@@ -82,7 +84,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   state = meta.init_state(method, optimizer, tables, jax.random.fold_in(key, 1))
   best_params = state.params
   record = {"best_step": -1, "best_validation_mae": float("inf"),
-          "history": []}
+            "history": []}
   ckpt = checkpoints.Checkpointer(workdir)
   start = ckpt.latest_step()
   if start is not None:
@@ -90,6 +92,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
     logging.info("Resumed from step %d (best validation MAE %.4f at %d)",
                  start, record["best_validation_mae"], record["best_step"])
   start = int(state.step)
+  place = lambda batch: batch
+  if jax.device_count() > 1:  # Split tasks over devices, replicate the rest.
+    mesh = sharding.task_mesh()
+    state, tables = sharding.replicate((state, tables), mesh)
+    place = lambda batch: sharding.shard_batch(batch, mesh)
+    logging.info("Sharding task batches over %d devices", mesh.devices.size)
 
   schedule = Schedule(prep.tasks["train"], config.batch_size,
                       config.data.buckets, config.seed)
@@ -97,12 +105,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
   progress = writers.Progress(config.num_steps, start)
   compile_s = compile_all_shapes(meta_step, state, tables, prep.tasks["train"],
                                  config.batch_size, config.data.buckets,
-                                 hparams)
+                                 hparams, place)
   logging.info("Compiled the meta-step for %d shapes in %.1fs",
                len(config.data.buckets), compile_s)
   pending, t_loop, t_side = [], time.time(), 0.0
   for step in range(start, config.num_steps):
-    state, m = meta_step(state, tables, schedule.batch(step), hparams)
+    state, m = meta_step(state, tables, place(schedule.batch(step)), hparams)
     pending.append(m)
     done = step + 1
     if done % config.log_every == 0 or done == config.num_steps:
