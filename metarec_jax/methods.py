@@ -25,7 +25,9 @@ def build(config, prep):
   if config.method in ("melu", "melu_text", "melu_lora"):
     return maml.GradientMeta(build_melu_model(config, prep),
                              config.inner_steps, config.first_order,
-                             gram=config.get("gram_inner", True))
+                             gram=config.get("gram_inner", True),
+                             compute_dtype=config.get("compute_dtype",
+                                                      "float32"))
   if config.method == "content":
     return content.ContentBaseline()
   from metarec_jax import zoo  # pylint: disable=g-import-not-at-top
