@@ -67,6 +67,7 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   c.first_order = "fo" in args
   c.gram_inner = True  # Gram-matrix inner loop: same numbers, less work.
   c.compute_dtype = "float32"  # "bfloat16" for accelerators.
+  c.scan_steps = 1  # > 1: that many meta-steps per jitted lax.scan call.
   c.outer_lr = 1e-3
   c.clip_norm = 10.0
   c.batch_size = 32

@@ -59,6 +59,14 @@ def compile_all_shapes(meta_step, state, tables, tasks, batch_size: int,
   return time.time() - t0
 
 
+def _steps_to_boundary(step: int, config, scan_steps: int) -> int:
+  """How many steps to run before the next log, eval or checkpoint step."""
+  n = min(scan_steps, config.num_steps - step)
+  for every in (config.log_every, config.eval_every, config.checkpoint_every):
+    n = min(n, every - step % every)
+  return max(n, 1)
+
+
 def validation_mae(predict_fn, params, prep, hparams, config) -> float:
   tasks = prep.tasks["validation"]
   pred = evaluate.clip(evaluate.predict_tasks(
@@ -108,18 +116,28 @@ def train_and_evaluate(config, workdir: str) -> dict:
                                  hparams, place)
   logging.info("Compiled the meta-step for %d shapes in %.1fs",
                len(config.data.buckets), compile_s)
-  pending, t_loop, t_side = [], time.time(), 0.0
-  for step in range(start, config.num_steps):
-    state, m = meta_step(state, tables, place(schedule.batch(step)), hparams)
+  scan_steps = config.get("scan_steps", 1)
+  scanned = meta.make_scanned_steps(method, optimizer) if scan_steps > 1 else None
+  pending, t_loop, t_side, done = [], time.time(), 0.0, start
+  while done < config.num_steps:
+    n = _steps_to_boundary(done, config, scan_steps)
+    if n > 1:  # n steps in one jitted scan, no host round trip between.
+      batches = batching.stack([schedule.batch(s)
+                                for s in range(done, done + n)])
+      state, m = scanned(state, tables, batches, hparams)
+    else:
+      state, m = meta_step(state, tables, place(schedule.batch(done)),
+                           hparams)
     pending.append(m)
-    done = step + 1
+    done += n
     if done % config.log_every == 0 or done == config.num_steps:
       # Host transfer only here: the loop above stays asynchronous.
       ms = jax.device_get(pending)
       pending = []
-      loss = float(np.mean([x["loss"] for x in ms]))
-      if not np.isfinite(loss) or not all(np.isfinite(x["grad_norm"])
-                                          for x in ms):
+      losses = np.concatenate([np.ravel(x["loss"]) for x in ms])
+      norms = np.concatenate([np.ravel(x["grad_norm"]) for x in ms])
+      loss = float(losses.mean())
+      if not np.all(np.isfinite(losses)) or not np.all(np.isfinite(norms)):
         last = ckpt.latest_step()
         raise TrainingDiverged(
             f"non-finite loss or gradient at step {done}; last good "
@@ -127,7 +145,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
                               if last is not None else "none yet") +
             "; lower outer_lr or inner_lr (a rerun resumes from there).")
       writer.write_scalars(done, {"train/loss": loss,
-                                  "train/grad_norm": float(ms[-1]["grad_norm"])})
+                                  "train/grad_norm": float(norms[-1])})
       logging.info("step %s", progress(done))
     side = (done % config.eval_every == 0 or done == config.num_steps
             or done % config.checkpoint_every == 0)

@@ -121,3 +121,22 @@ def test_smoke_run_writes_files_and_resumes_identically(tmp_path):
   _run(part, 20)
   assert (part / "results.json").read_bytes() == (
       full / "results.json").read_bytes().replace(b"", b"")
+
+
+def test_scanned_steps_equal_stepwise(ml100k_prep):
+  method, optimizer, step, tables, state = _setup(ml100k_prep)
+  tasks = ml100k_prep.tasks["train"]
+  idx = np.flatnonzero(tasks.support_sizes <= 96)
+  batches = [batching.pad_tasks(tasks, idx[i:i + 8], 32 * (1 + i % 3), 8)
+             if tasks.support_sizes[idx[i:i + 8]].max() <= 32 * (1 + i % 3)
+             else batching.pad_tasks(tasks, idx[i:i + 8], 96, 8)
+             for i in (0, 8, 16)]
+  scanned = meta.make_scanned_steps(method, optimizer)
+  copy = jax.tree.map(jax.numpy.copy, state)
+  for b in batches:
+    state, m = step(state, tables, b, LR)
+  state2, ms = scanned(copy, tables, batching.stack(batches), LR)
+  assert ms["loss"].shape == (3,)
+  assert float(ms["loss"][-1]) == pytest.approx(float(m["loss"]), abs=1e-5)
+  for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(state2.params)):
+    np.testing.assert_allclose(a, b, atol=1e-5)

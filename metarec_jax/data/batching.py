@@ -5,6 +5,7 @@ few buckets and tasks of similar size are batched together: the padding stays
 small and the number of compiled shapes stays at len(buckets).
 """
 
+import dataclasses
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -89,3 +90,24 @@ def padding_fraction(tasks: TaskSet, batch_size: int,
   total = sum(size * batch_size
               for size, _ in plan_batches(tasks, batch_size, buckets))
   return 1.0 - tasks.support_sizes.sum() / max(total, 1)
+
+
+def repad(batch: TaskBatch, support_size: int) -> TaskBatch:
+  """Pads a batch's support axis up to support_size (masked slots)."""
+  extra = support_size - batch.support_items.shape[1]
+  if extra == 0:
+    return batch
+  pad = lambda x: np.pad(x, ((0, 0), (0, extra)))
+  return batch.replace(support_items=pad(batch.support_items),
+                       support_ratings=pad(batch.support_ratings),
+                       support_mask=pad(batch.support_mask))
+
+
+def stack(batches: Sequence[TaskBatch]) -> TaskBatch:
+  """[n] batches -> one batch with a leading axis n, support padded to the
+  largest among them."""
+  size = max(b.support_items.shape[1] for b in batches)
+  padded = [repad(b, size) for b in batches]
+  names = [f.name for f in dataclasses.fields(TaskBatch)]
+  return TaskBatch(**{n: np.stack([getattr(b, n) for b in padded])
+                      for n in names})

@@ -46,12 +46,8 @@ def apply_gradients(optimizer, state: TrainState, grads) -> TrainState:
                        opt_state=opt_state, step=state.step + 1)
 
 
-def make_meta_step(method, optimizer, max_traces: int = 0):
-  """Returns meta_step(state, tables, batch, hparams) -> (state, metrics).
-
-  The state is donated. max_traces > 0 makes a retrace beyond that count an
-  error (tests guard against silent recompiles with it).
-  """
+def _meta_step_fn(method, optimizer):
+  """The unjitted meta-step: (state, tables, batch, hparams) -> (state, m)."""
 
   def meta_step(state: TrainState, tables, batch: TaskBatch, hparams):
     rng = jax.random.fold_in(state.rng, state.step)
@@ -60,9 +56,35 @@ def make_meta_step(method, optimizer, max_traces: int = 0):
     return (apply_gradients(optimizer, state, grads),
             {"loss": loss, "grad_norm": optax.tree.norm(grads)})
 
+  return meta_step
+
+
+def make_meta_step(method, optimizer, max_traces: int = 0):
+  """Returns meta_step(state, tables, batch, hparams) -> (state, metrics).
+
+  The state is donated. max_traces > 0 makes a retrace beyond that count an
+  error (tests guard against silent recompiles with it).
+  """
+  meta_step = _meta_step_fn(method, optimizer)
   if max_traces:
     meta_step = chex.assert_max_traces(meta_step, n=max_traces)
   return jax.jit(meta_step, donate_argnums=0)
+
+
+def make_scanned_steps(method, optimizer):
+  """Returns steps(state, tables, batches, hparams) -> (state, metrics [n]).
+
+  Runs n meta-steps inside one jitted lax.scan over batches stacked on a
+  leading axis ([n, T, S, ...], one support size): no host round trip
+  between steps, one dispatch per n steps.
+  """
+  meta_step = _meta_step_fn(method, optimizer)
+
+  def steps(state: TrainState, tables, batches: TaskBatch, hparams):
+    return jax.lax.scan(lambda s, b: meta_step(s, tables, b, hparams), state,
+                        batches)
+
+  return jax.jit(steps, donate_argnums=0)
 
 
 def make_predict(method, max_traces: int = 0):
