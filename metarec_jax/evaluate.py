@@ -9,21 +9,30 @@ import csv
 import json
 import os
 
+from absl import logging
 import jax
 import numpy as np
 
-from metarec_jax import floors, metrics
+from metarec_jax import floors, metrics, writers
 from metarec_jax.data import batching, scenarios
 from metarec_jax.data.tasks import TaskSet
 
 
 def predict_tasks(predict_fn, params, tables, tasks: TaskSet, hparams,
-                  batch_size: int, buckets) -> np.ndarray:
-  """Adapted query predictions [N, Q] in task order."""
+                  batch_size: int, buckets, name: str = "") -> np.ndarray:
+  """Adapted query predictions [N, Q] in task order.
+
+  With a name, logs progress with an ETA (evaluation of a large scenario
+  on a CPU takes a while).
+  """
   out = np.zeros(tasks.query_items.shape, np.float32)
+  progress, done = writers.Progress(len(tasks)), 0
   for idx, batch in batching.iterate_batches(tasks, batch_size, buckets):
     pred = jax.device_get(predict_fn(params, tables, batch, hparams))
     out[idx] = pred[:len(idx)]
+    done += len(idx)
+    if name:
+      logging.info("evaluating %s: %s tasks", name, progress(done))
   return out
 
 
@@ -93,7 +102,8 @@ def evaluate_scenarios(workdir: str, prep, predict_fn, params, hparams,
   for name in scenarios.SCENARIOS:
     tasks = prep.tasks[name]
     pred = clip(predict_tasks(predict_fn, params, tables, tasks, hparams,
-                              config.eval_batch_size, config.data.buckets),
+                              config.eval_batch_size, config.data.buckets,
+                              name),
                 prep.rating_range)
     write_predictions(os.path.join(workdir, f"predictions_{name}.csv"), prep,
                       tasks, pred)
