@@ -56,17 +56,6 @@ def take(tree, i: int):
   return jax.tree.map(lambda x: x[i], tree)
 
 
-def repad(batch: TaskBatch, support_size: int) -> TaskBatch:
-  """Pads the support axis with masked zeros up to support_size."""
-  extra = support_size - batch.support_items.shape[1]
-  if extra == 0:
-    return batch
-  pad = lambda a: np.pad(a, ((0, 0), (0, extra)))
-  return batch.replace(support_items=pad(batch.support_items),
-                       support_ratings=pad(batch.support_ratings),
-                       support_mask=pad(batch.support_mask))
-
-
 def make_runs_step(method, optimizer):
   """step(states, tables, batch, hparams) with a leading run axis on all."""
 
@@ -117,7 +106,7 @@ def train_runs(method, runs, config, log_prefix: str = "") -> dict:
   for step in range(config.num_steps):
     parts = [s.batch(step) for s in schedules]
     size = max(b.support_items.shape[1] for b in parts)
-    batch = stack([repad(b, size) for b in parts])
+    batch = stack([batching.repad(b, size) for b in parts])
     states, m = step_fn(states, tables, batch, hparams)
     if t_compile is None:
       jax.block_until_ready(m)
