@@ -27,7 +27,6 @@ import optax
 from metarec_jax import train
 from metarec_jax.data import batching
 from metarec_jax.meta import step as meta
-from metarec_jax.types import TaskBatch
 
 
 @dataclasses.dataclass
