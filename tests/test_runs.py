@@ -5,6 +5,7 @@ import numpy as np
 
 from configs.tables import coldstart as table_config
 from metarec_jax import runs, zoo
+from metarec_jax.data import batching
 
 
 def _config():
@@ -37,11 +38,10 @@ def test_vmapped_runs_equal_runs_one_by_one(ml100k_prep):
 
 
 def test_repad_adds_only_masked_zeros(ml100k_prep):
-  from metarec_jax.data import batching  # pylint: disable=g-import-not-at-top
   tasks = ml100k_prep.tasks["train"]
   idx = np.flatnonzero(tasks.support_sizes <= 16)[:4]
   small = batching.pad_tasks(tasks, idx, 16, 4)
-  big = runs.repad(small, 96)
+  big = batching.repad(small, 96)
   assert big.support_items.shape == (4, 96)
   np.testing.assert_array_equal(big.support_mask[:, 16:], 0)
   np.testing.assert_array_equal(big.support_ratings[:, :16],
