@@ -15,6 +15,7 @@ import json
 import math
 
 from metarec_jax.data.sources import DataError
+from metarec_jax.data import csv_source
 
 Ratings = list  # [(original item id, rating)]
 
@@ -73,12 +74,7 @@ def _parse_csv(path, text, lo, hi, first_line):
     line = reader.line_num
     if not any(v.strip() for v in row):
       continue
-    if len(row) != len(want):
-      hint = (" The file ends without a newline: the last line looks "
-              "truncated; complete or delete it." if truncated and
-              line == last else " Fix or delete this line.")
-      raise DataError(f"{path}:{line}: expected {len(want)} columns "
-                      f"({','.join(want)}), found {len(row)}.{hint}")
+    csv_source.check_width(path, line, row, want, truncated and line == last)
     row = [v.strip() for v in row]
     user = row[0] if batch else ""
     _add(users, path, line, user, _item(path, line, row[-2]),

@@ -27,6 +27,16 @@ RATING_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
 TEXT_COLUMNS = ("title", "text")
 
 
+def check_width(path, line: int, row, header, truncated_last: bool) -> None:
+  """Raises DataError when a CSV row has the wrong number of columns."""
+  if len(row) != len(header):
+    hint = (" The file ends without a newline: the last line looks "
+            "truncated; complete or delete it." if truncated_last
+            else " Fix or delete this line.")
+    raise DataError(f"{path}:{line}: expected {len(header)} columns "
+                    f"({','.join(header)}), found {len(row)}.{hint}")
+
+
 def _read_text(path: str, what: str, config_field: str) -> str:
   if not os.path.isfile(path):
     optional = " or leave it empty" if config_field != "ratings" else ""
@@ -68,12 +78,7 @@ def _rows(path: str, text: str, required: tuple, allowed=None):
     line = reader.line_num
     if not any(v.strip() for v in row):
       continue
-    if len(row) != len(header):
-      hint = (" The file ends without a newline: the last line looks "
-              "truncated; complete or delete it." if truncated and
-              line == last else " Fix or delete this line.")
-      raise DataError(f"{path}:{line}: expected {len(header)} columns "
-                      f"({','.join(header)}), found {len(row)}.{hint}")
+    check_width(path, line, row, header, truncated and line == last)
     n_rows += 1
     yield line, dict(zip(header, (v.strip() for v in row)))
   if not n_rows:
