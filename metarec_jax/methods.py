@@ -4,6 +4,8 @@ Every method trains through meta/step.py and is evaluated by evaluate.py on
 the same tasks, so results are comparable by construction.
 """
 
+import numpy as np
+
 from metarec_jax.meta import content, maml
 from metarec_jax.models import melu, text_melu
 
@@ -38,5 +40,4 @@ def build(config, prep):
 
 def hparams(config) -> dict:
   """Traced float hyperparameters passed to loss and predict."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
   return {"inner_lr": np.float32(config.inner_lr)}
