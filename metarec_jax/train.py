@@ -85,7 +85,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   optimizer = meta.make_optimizer(config.outer_lr, config.clip_norm)
   meta_step = meta.make_meta_step(method, optimizer)
   predict_fn = meta.make_predict(method)
-  tables = jax.tree.map(np.asarray, prep.tables)
+  # On the device once: numpy tables would be copied in on every step.
+  tables = jax.device_put(jax.tree.map(np.asarray, prep.tables))
   hparams = methods.hparams(config)
 
   key = jax.random.key(config.seed)

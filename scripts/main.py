@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags
 
-from metarec_jax import cli, report, sharding, train
+from metarec_jax import cli, compile_cache, report, sharding, train
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Experiment config file.",
@@ -31,6 +31,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 @cli.exit_on_bad_input
 def main(argv):
   del argv
+  compile_cache.enable()
   if FLAGS.distributed:
     sharding.initialize_distributed()
   with cli.claim_workdir(FLAGS.workdir, FLAGS.overwrite):

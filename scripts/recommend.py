@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 
-from metarec_jax import cli, serving, serving_io
+from metarec_jax import cli, compile_cache, serving, serving_io
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A finished run of scripts/main.py.")
@@ -44,6 +44,7 @@ def _json_items(items) -> dict:
 @cli.exit_on_bad_input
 def main(argv):
   del argv
+  compile_cache.enable()
   logging.set_verbosity(logging.WARNING)  # stdout is the answer; keep stderr
   if not FLAGS.benchmark and not FLAGS.ratings:
     raise serving.ServingError("--ratings=FILE is required (or --benchmark).")

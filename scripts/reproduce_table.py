@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags
 
-from metarec_jax import cli, coldstart, tables
+from metarec_jax import cli, coldstart, compile_cache, tables
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Table config file.",
@@ -27,6 +27,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 @cli.exit_on_bad_input
 def main(argv):
   del argv
+  compile_cache.enable()
   table = coldstart.reproduce(FLAGS.config, FLAGS.workdir)
   print(tables.markdown(table, FLAGS.config.data.name))
 

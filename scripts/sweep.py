@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags
 
-from metarec_jax import cli, sweep
+from metarec_jax import cli, compile_cache, sweep
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Table config file.",
@@ -31,6 +31,7 @@ flags.mark_flags_as_required(["config", "method", "workdir"])
 @cli.exit_on_bad_input
 def main(argv):
   del argv
+  compile_cache.enable()
   out = sweep.run_sweep(FLAGS.config, FLAGS.method, FLAGS.workdir)
   print(json.dumps({"best": out["best"], "override": out["override"]},
                    indent=1))

@@ -2,10 +2,20 @@
 
 import os
 import sys
+import tempfile
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# One persistent compilation cache for the session, in a fresh folder (never
+# the user's): tests that build the same step on the same shapes, and the
+# scripts they start as subprocesses (which inherit the variable), load it
+# instead of compiling again. It changes no result: the same executable runs.
+os.environ.setdefault("METAREC_COMPILE_CACHE",
+                      tempfile.mkdtemp(prefix="metarec_test_xla_"))
+from metarec_jax import compile_cache  # pylint: disable=g-import-not-at-top,wrong-import-position
+compile_cache.enable()
 
 ML1M_DIR = os.environ.get("METAREC_ML1M_DIR", "")
 

@@ -8,6 +8,7 @@ Usage:
     --workdir=workdirs/table_ml1m
   python scripts/reproduce_table.py \
     --config=configs/tables/coldstart.py:ml100k,smoke --workdir=/tmp/table_s
+Add `,text` for the item-text rows (melu_fo_text, finetune_text, content).
 
 Writes table.json, table.md, timing.json, curve.json/png and per-run files
 (see metarec_jax/coldstart.py). Every method shares configs/melu.py's data,
@@ -24,6 +25,10 @@ from configs.tables import tuned as tuned_lib
 # Fast methods first: table.json is rewritten after each method.
 METHODS = ("global", "finetune", "melu_fo", "anil", "tanp", "fomaml", "mamo",
            "melu", "maml", "metasgd")
+# `,text`: MeLU (first order) and the best method of the ML-100K table with
+# frozen item text embeddings, and the content-only baseline (all residual
+# to the floor like every row).
+TEXT_METHODS = ("melu_fo_text", "finetune_text", "content")
 
 
 def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
@@ -53,6 +58,10 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   c.ensemble_method = "melu_fo"  # Its seeds' members are averaged.
   c.ensemble_size = 3            # Init seeds per data seed (same split).
   c.curve_ks = (1, 3, 5, 10, 20, 40)
+  if "text" in args:  # #4's rows: the same methods with item text features.
+    c.data.text_features = True
+    # Before the slow second-order methods, so a partial table has them.
+    c.methods = METHODS[:3] + TEXT_METHODS + METHODS[3:]
   c.data.use_tfds = False  # Five seeds' tasks build in seconds in memory.
   c.tuned = tuned_lib.TUNED.get(dataset, {})
   # scripts/sweep.py grid; an empty tuple keeps the config's value.

@@ -67,6 +67,7 @@ def adapt_and_predict(decision: Params, x_s: Array, y_s: Array, m_s: Array,
     return (coef - lr * d1, b1 - lr * g_b1, rest), loss
 
   init = (jnp.zeros_like(a_s), decision["fc1"]["bias"], rest)
-  (coef, b1, rest), losses = jax.lax.scan(step, init, None, length=steps)
+  (coef, b1, rest), losses = jax.lax.scan(step, init, None, length=steps,
+                                             unroll=True)
   z1_q = a_q + g_qs @ coef + b1
   return _upper(z1_q, rest, num_hidden), losses
