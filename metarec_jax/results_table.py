@@ -1,11 +1,16 @@
 """results.json files of separate runs -> one mean ± std table.
 
 For runs made one at a time with scripts/main.py (`--config.seed=N`), laid
-out as ROOT/<row name>/s<seed>/results.json. Formatting and statistics are
+out as ROOT/<row name>/s<seed>/results.json, and for the per-run files of a
+reproduce_table.py workdir, ROOT/runs/<row name>/seed<seed>/results.json; rows
+of several roots are joined (e.g. a table's rows and text rows run later on
+the same seeds, which the floor check below proves). Formatting and statistics are
 tables.py's (the same as scripts/reproduce_table.py), so both kinds of
 table read alike. Floors are taken from the runs; every row must hold the
 same seeds, and a seed's floors must agree across rows (same tasks), else
 the rows were not run on the same data and the table says so by failing.
+A row whose files carry no floors (the table's `ensemble`, whose members'
+runs carry them) is not checked.
 """
 
 import json
@@ -16,38 +21,63 @@ from metarec_jax import tables
 from metarec_jax.data.sources import DataError
 
 
+_LAYOUTS = (("*/s*/results.json", r"s(\d+)"),
+            ("runs/*/seed*/results.json", r"seed(\d+)"))
+
+
 def load_runs(root) -> dict:
-  """{row name: {seed: results dict}} for ROOT/<row>/s<seed>/results.json."""
+  """{row name: {seed: results dict}} from ROOT's runs (both layouts)."""
   runs = {}
-  for path in sorted(pathlib.Path(root).glob("*/s*/results.json")):
-    match = re.fullmatch(r"s(\d+)", path.parent.name)
-    if not match:
-      continue
-    with open(path) as f:
-      try:
-        results = json.load(f)
-      except json.JSONDecodeError as e:
-        raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from e
-    runs.setdefault(path.parent.parent.name, {})[int(match[1])] = results
+  for pattern, seed_re in _LAYOUTS:
+    for path in sorted(pathlib.Path(root).glob(pattern)):
+      match = re.fullmatch(seed_re, path.parent.name)
+      if not match:
+        continue
+      with open(path) as f:
+        try:
+          results = json.load(f)
+        except json.JSONDecodeError as e:
+          raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg})"
+                          ) from e
+      runs.setdefault(path.parent.parent.name, {})[int(match[1])] = results
   if not runs:
-    raise DataError(f"{root}: no <row>/s<seed>/results.json files")
+    raise DataError(f"{root}: no <row>/s<seed>/results.json or "
+                    "runs/<row>/seed<seed>/results.json files")
+  return runs
+
+
+def load_roots(roots) -> dict:
+  """load_runs over several roots; a row found in two roots is refused."""
+  runs, where = {}, {}
+  for root in roots:
+    for row, seeds in load_runs(root).items():
+      if row in runs:
+        raise DataError(f"{root}: row {row!r} is also in {where[row]}; "
+                        "keep one of them")
+      runs[row], where[row] = seeds, root
   return runs
 
 
 def build(root, rows=None) -> dict:
-  """tables.build_table over the seeds every selected row has finished."""
-  runs = load_runs(root)
+  """tables.build_table over the seeds every selected row has finished.
+
+  root: a folder, or a list of folders whose rows are joined.
+  """
+  runs = load_roots([root] if isinstance(root, (str, pathlib.Path)) else root)
   rows = [r for r in (rows or sorted(runs)) if r in runs]
   seeds = sorted(set.intersection(*(set(runs[r]) for r in rows)))
   if not seeds:
     raise DataError(f"{root}: rows {rows} share no finished seed")
+  checked = [r for r in rows if all("floors" in runs[r][s] for s in seeds)]
+  if not checked:
+    raise DataError(f"{root}: no row carries floors")
   floors = []
   for s in seeds:
-    first = runs[rows[0]][s]["floors"]
-    for r in rows[1:]:
+    first = runs[checked[0]][s]["floors"]
+    for r in checked[1:]:
       if runs[r][s]["floors"] != first:
-        raise DataError(f"{root}/{r}/s{s}/results.json: floors differ from "
-                        f"{rows[0]}'s for seed {s}: not the same tasks")
+        raise DataError(f"{r}/s{s}/results.json: floors differ from "
+                        f"{checked[0]}'s for seed {s}: not the same tasks")
     floors.append(first)
   table = tables.build_table(
       {r: [runs[r][s]["scenarios"] for s in seeds] for r in rows}, floors)

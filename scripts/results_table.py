@@ -1,9 +1,13 @@
 r"""Mean ± std table from separate runs' results.json files.
 
   python scripts/results_table.py --root=W [--rows=melu,melu_text]
+  python scripts/results_table.py --root=TABLE_W,TEXT_W --out=DIR
 
 reads W/<row>/s<seed>/results.json (runs of scripts/main.py with
---config.seed=N), writes W/table.json and W/table.md and prints table.md.
+--config.seed=N) and W/runs/<row>/seed<seed>/results.json (the per-run files
+of scripts/reproduce_table.py), joining the rows of several roots, writes
+OUT/table.json and OUT/table.md (OUT: --out, else the first root) and prints
+table.md.
 Only seeds every row has finished are used. Exit code 2 on bad input.
 """
 
@@ -16,7 +20,9 @@ from absl import app, flags  # pylint: disable=g-import-not-at-top
 
 from metarec_jax import cli, evaluate, results_table, tables
 
-_ROOT = flags.DEFINE_string("root", None, "Folder of <row>/s<seed>/ runs.")
+_ROOT = flags.DEFINE_list("root", None, "Folders of runs, comma-separated.")
+_OUT = flags.DEFINE_string("out", "", "Where table.json/md go (default: the "
+                           "first root).")
 _ROWS = flags.DEFINE_list("rows", None, "Rows in order (default: all).")
 _TITLE = flags.DEFINE_string("title", "", "Table title.")
 flags.mark_flags_as_required(["root"])
@@ -27,11 +33,13 @@ def main(argv):
   del argv
   table = results_table.build(_ROOT.value, _ROWS.value)
   text = tables.markdown(table, _TITLE.value)
-  evaluate.write_json(os.path.join(_ROOT.value, "table.json"), table)
-  tmp = os.path.join(_ROOT.value, "table.md.tmp")
+  out = _OUT.value or _ROOT.value[0]
+  os.makedirs(out, exist_ok=True)
+  evaluate.write_json(os.path.join(out, "table.json"), table)
+  tmp = os.path.join(out, "table.md.tmp")
   with open(tmp, "w") as f:
     f.write(text)
-  os.replace(tmp, os.path.join(_ROOT.value, "table.md"))
+  os.replace(tmp, os.path.join(out, "table.md"))
   print(text)
 
 

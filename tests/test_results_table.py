@@ -43,3 +43,31 @@ def test_rows_on_different_tasks_are_refused(tmp_path):
   write_run(tmp_path, "melu_text", 0, 0.7, floor_mae=1.1)
   with pytest.raises(DataError, match="melu_text/s0/results.json"):
     results_table.build(tmp_path)
+
+
+def write_table_run(root, row, seed, mae, floors=True):
+  """A reproduce_table.py workdir's per-run file (runs/<row>/seed<s>)."""
+  write_run(root / "runs_tmp", row, seed, mae)
+  src = root / "runs_tmp" / row / f"s{seed}" / "results.json"
+  results = json.loads(src.read_text())
+  if not floors:
+    del results["floors"]
+  path = root / "runs" / row / f"seed{seed}"
+  path.mkdir(parents=True)
+  (path / "results.json").write_text(json.dumps(results))
+
+
+def test_rows_of_a_table_workdir_and_a_second_root_are_joined(tmp_path):
+  table_w, text_w = tmp_path / "table", tmp_path / "text"
+  for s, (a, b) in enumerate([(0.8, 0.7), (1.0, 0.9)]):
+    write_table_run(table_w, "finetune", s, a)
+    write_table_run(table_w, "ensemble", s, a - 0.05, floors=False)
+    write_table_run(text_w, "finetune_text", s, b)
+  table = results_table.build([table_w, text_w])
+  assert table["seeds"] == [0, 1]
+  means = {r: table["methods"][r]["item_cold"]["mae"]["mean"]
+           for r in ("finetune", "ensemble", "finetune_text")}
+  assert means == pytest.approx({"finetune": 0.9, "ensemble": 0.85,
+                                 "finetune_text": 0.8})
+  with pytest.raises(DataError, match="also in"):
+    results_table.build([table_w, table_w])
