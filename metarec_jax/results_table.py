@@ -46,24 +46,31 @@ def load_runs(root) -> dict:
   return runs
 
 
-def load_roots(roots) -> dict:
-  """load_runs over several roots; a row found in two roots is refused."""
+def load_roots(roots, replace: bool = False) -> tuple[dict, dict]:
+  """load_runs over several roots -> ({row: {seed: results}}, {row: root}).
+
+  A row found in two roots is refused, unless replace: then the later root's
+  row wins (e.g. a method rerun with its tuned config) and the returned
+  sources say which root every row came from.
+  """
   runs, where = {}, {}
   for root in roots:
     for row, seeds in load_runs(root).items():
-      if row in runs:
+      if row in runs and not replace:
         raise DataError(f"{root}: row {row!r} is also in {where[row]}; "
-                        "keep one of them")
-      runs[row], where[row] = seeds, root
-  return runs
+                        "keep one of them (or pass replace)")
+      runs[row], where[row] = seeds, str(root)
+  return runs, where
 
 
-def build(root, rows=None) -> dict:
+def build(root, rows=None, replace: bool = False) -> dict:
   """tables.build_table over the seeds every selected row has finished.
 
-  root: a folder, or a list of folders whose rows are joined.
+  root: a folder, or a list of folders whose rows are joined (see
+  load_roots for replace).
   """
-  runs = load_roots([root] if isinstance(root, (str, pathlib.Path)) else root)
+  runs, where = load_roots(
+      [root] if isinstance(root, (str, pathlib.Path)) else root, replace)
   rows = [r for r in (rows or sorted(runs)) if r in runs]
   seeds = sorted(set.intersection(*(set(runs[r]) for r in rows)))
   if not seeds:
@@ -82,4 +89,5 @@ def build(root, rows=None) -> dict:
   table = tables.build_table(
       {r: [runs[r][s]["scenarios"] for s in seeds] for r in rows}, floors)
   table["seeds"] = seeds
+  table["sources"] = {r: where[r] for r in rows}
   return table

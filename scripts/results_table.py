@@ -25,13 +25,17 @@ _OUT = flags.DEFINE_string("out", "", "Where table.json/md go (default: the "
                            "first root).")
 _ROWS = flags.DEFINE_list("rows", None, "Rows in order (default: all).")
 _TITLE = flags.DEFINE_string("title", "", "Table title.")
+_REPLACE = flags.DEFINE_bool(
+    "replace", False, "A row in several roots comes from the last of them "
+    "(e.g. a method rerun with its tuned config); table.json's `sources` "
+    "records each row's root. Default: such a row is an error.")
 flags.mark_flags_as_required(["root"])
 
 
 @cli.exit_on_bad_input
 def main(argv):
   del argv
-  table = results_table.build(_ROOT.value, _ROWS.value)
+  table = results_table.build(_ROOT.value, _ROWS.value, _REPLACE.value)
   text = tables.markdown(table, _TITLE.value)
   out = _OUT.value or _ROOT.value[0]
   os.makedirs(out, exist_ok=True)

@@ -71,3 +71,15 @@ def test_rows_of_a_table_workdir_and_a_second_root_are_joined(tmp_path):
                                  "finetune_text": 0.8})
   with pytest.raises(DataError, match="also in"):
     results_table.build([table_w, table_w])
+
+
+def test_replace_takes_the_later_roots_row_and_records_it(tmp_path):
+  first, tuned = tmp_path / "first", tmp_path / "tuned"
+  for s in (0, 1):
+    write_table_run(first, "finetune", s, 0.9)
+    write_table_run(first, "global", s, 0.95)
+    write_table_run(tuned, "finetune", s, 0.8)
+  table = results_table.build([first, tuned], replace=True)
+  assert table["methods"]["finetune"]["item_cold"]["mae"]["mean"] == (
+      pytest.approx(0.8))
+  assert table["sources"] == {"finetune": str(tuned), "global": str(first)}
