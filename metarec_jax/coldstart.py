@@ -113,8 +113,11 @@ def ensemble_results(trained: dict, c, preps: dict, seeds, members: int,
   return per_seed
 
 
-def write_table(workdir: str, results: dict, floor_res, config) -> dict:
+def write_table(workdir: str, results: dict, floor_res, config,
+                validation=None) -> dict:
   table = tables.build_table(results, floor_res)
+  if validation:  # Mean best validation MAE per method: the selection.
+    table["validation_mae"] = dict(validation)
   evaluate.write_json(os.path.join(workdir, "table.json"), table)
   md = tables.markdown(table, f"Cold-start table: {config.data.name}")
   with open(os.path.join(workdir, "table.md.tmp"), "w") as f:
@@ -154,7 +157,7 @@ def reproduce(config, workdir: str) -> dict:
                                "train": trained["timing"]}
     logging.info("%s done in %.1fs", name, time.time() - t1)
     # Rewritten after every method: a long run leaves a valid partial table.
-    table = write_table(workdir, results, floor_res, config)
+    table = write_table(workdir, results, floor_res, config, validation)
     evaluate.write_json(os.path.join(workdir, "timing.json"), timing)
   if config.get("curve_ks"):
     top = sorted(validation, key=validation.get)[:3]

@@ -17,6 +17,8 @@ import json
 import pathlib
 import re
 
+import numpy as np
+
 from metarec_jax import tables
 from metarec_jax.data.sources import DataError
 
@@ -90,4 +92,9 @@ def build(root, rows=None, replace: bool = False) -> dict:
       {r: [runs[r][s]["scenarios"] for s in seeds] for r in rows}, floors)
   table["seeds"] = seeds
   table["sources"] = {r: where[r] for r in rows}
+  # Each row's mean best validation MAE, where its runs record a selection.
+  table["validation_mae"] = {
+      r: float(np.mean([runs[r][s]["selection"]["best_validation_mae"]
+                        for s in seeds]))
+      for r in rows if all("selection" in runs[r][s] for s in seeds)}
   return table

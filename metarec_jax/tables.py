@@ -76,9 +76,16 @@ def markdown(table: dict, title: str = "") -> str:
       label = name if kind == "method" else f"_{name}_ (floor)"
       lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("")
-  n = len(next(iter(table["floors"].values()))[scenarios.SCENARIOS[0]]
-          ["mae"]["seeds"])
+  first_floor = next(iter(table["floors"].values()))
+  n = len(next(iter(first_floor.values()))["mae"]["seeds"])
   lines.append(f"Mean ± sample std over {n} seeds. **bold** = best mean in "
                "the column; ! = the method's mean does not beat the best "
                "floor of that column (random excluded for MAE/RMSE).")
+  val = table.get("validation_mae")
+  if val:  # The only selection the protocol allows: validation users.
+    order = sorted(val, key=val.get)
+    lines += ["", "Mean best validation MAE (validation users only; the "
+              "selection criterion): " + ", ".join(
+                  f"{m} {val[m]:.4f}" for m in order) + f". Selected: "
+              f"**{order[0]}**."]
   return "\n".join(lines) + "\n"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from metarec_jax import results_table
+from metarec_jax import results_table, tables
 from metarec_jax.data.sources import DataError
 
 
@@ -50,6 +50,7 @@ def write_table_run(root, row, seed, mae, floors=True):
   write_run(root / "runs_tmp", row, seed, mae)
   src = root / "runs_tmp" / row / f"s{seed}" / "results.json"
   results = json.loads(src.read_text())
+  results["selection"] = {"best_validation_mae": mae - 0.1}
   if not floors:
     del results["floors"]
   path = root / "runs" / row / f"seed{seed}"
@@ -83,3 +84,14 @@ def test_replace_takes_the_later_roots_row_and_records_it(tmp_path):
   assert table["methods"]["finetune"]["item_cold"]["mae"]["mean"] == (
       pytest.approx(0.8))
   assert table["sources"] == {"finetune": str(tuned), "global": str(first)}
+
+
+def test_validation_mae_is_reported_and_names_the_selected_row(tmp_path):
+  for s, (a, b) in enumerate([(0.8, 0.7), (1.0, 0.9)]):
+    write_table_run(tmp_path, "finetune", s, a)
+    write_table_run(tmp_path, "melu", s, b)
+  table = results_table.build(tmp_path)
+  assert table["validation_mae"] == pytest.approx({"finetune": 0.8,
+                                                   "melu": 0.7})
+  md = tables.markdown(table)
+  assert "Selected: **melu**" in md and "finetune 0.8000" in md
