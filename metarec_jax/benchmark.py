@@ -102,7 +102,7 @@ def _time_vmapped(case, bench, config, prep, method, optimizer, tables, state):
     if b is not None:
       state, _ = compiled[size](state, tables, b, hp)
   jax.block_until_ready(state)
-  times, work = [], 0.0
+  times, work, real = [], 0.0, []
   for i in range(bench.steps):
     size, b = batches[i % len(batches)]
     t = time.perf_counter()
@@ -110,6 +110,7 @@ def _time_vmapped(case, bench, config, prep, method, optimizer, tables, state):
     jax.block_until_ready(m["loss"])
     times.append(time.perf_counter() - t)
     work += flops[size]
+    real.append(len(plan[i % len(batches)][1]))
   # Evaluation: the jitted adapted prediction on validation batches.
   predict = meta.make_predict(method)
   eval_times = []
@@ -121,7 +122,7 @@ def _time_vmapped(case, bench, config, prep, method, optimizer, tables, state):
     t = time.perf_counter()
     jax.block_until_ready(predict(state.params, tables, b, hp))
     eval_times.append(time.perf_counter() - t)
-  return times, work, (compile_s, compile_cached_s), eval_times, plan
+  return times, work, (compile_s, compile_cached_s), eval_times, plan, real
 
 
 def _time_python_loop(case, bench, config, prep, method, optimizer, tables,
@@ -139,7 +140,7 @@ def _time_python_loop(case, bench, config, prep, method, optimizer, tables,
     jax.block_until_ready(grad_fn(state.params, tables, one,
                                   jax.random.key(0), hp))
   compile_s = time.perf_counter() - t0
-  times = []
+  times, real = [], []
   for i in range(bench.loop_steps + 1):
     size, idx = plan[i % len(plan)]
     singles = [batching.pad_tasks(tasks, np.array([j]), size, 1) for j in idx]
@@ -153,7 +154,8 @@ def _time_python_loop(case, bench, config, prep, method, optimizer, tables,
     jax.block_until_ready(state.params)
     if i:  # The first pass includes the update's compile.
       times.append(time.perf_counter() - t)
-  return times, 0.0, (compile_s, None), [], plan
+      real.append(len(idx))
+  return times, 0.0, (compile_s, None), [], plan, real
 
 
 def run_case(name, case, bench) -> dict:
@@ -163,13 +165,14 @@ def run_case(name, case, bench) -> dict:
   setup = _setup(case, bench)
   config, prep = setup[0], setup[1]
   timer = _time_python_loop if case.python_loop else _time_vmapped
-  times, work, (compile_s, compile_cached_s), eval_times, plan = timer(
+  times, work, (compile_s, compile_cached_s), eval_times, plan, real = timer(
       case, bench, *setup)
   times = np.asarray(times)
   out = {
       "ms_per_step_median": 1e3 * float(np.median(times)),
       "ms_per_step_p90": 1e3 * float(np.percentile(times, 90)),
-      "tasks_per_s": case.batch_size / float(np.median(times)),
+      # Real (unpadded) tasks: a batch larger than the data holds padding.
+      "tasks_per_s": float(np.sum(real) / times.sum()),
       "compile_s": compile_s,
       "compile_cached_s": compile_cached_s,
       "num_shapes": len({s for s, _ in plan}),
