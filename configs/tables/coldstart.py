@@ -74,6 +74,9 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   c.sweep.embed_dim = ()
   c.sweep.item_id_dropout = ()
   if "smoke" in args:
+    # Tuned values apply, but not their step counts: smoke stays seconds.
+    c.tuned = {m: {k: v for k, v in o.items() if k != "num_steps"}
+               for m, o in c.tuned.items()}
     c.num_steps = 6
     c.eval_every = 3
     c.inner_steps = 2
