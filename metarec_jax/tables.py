@@ -46,6 +46,38 @@ def beats(metric: str, value: float, best: float) -> bool:
   return value < best if metric in LOWER_IS_BETTER else value > best
 
 
+TEXT_SUFFIX = "_text"
+TEXT_CELLS = (("item_cold", "mae"), ("item_cold", "ndcg@3"),
+              ("user_item_cold", "mae"), ("user_item_cold", "ndcg@3"))
+
+
+def text_effect(table: dict) -> list[str]:
+  """Lines comparing every row M with its row M_text, seed by seed.
+
+  Both rows ran on the same seeds and tasks, so the comparison is paired: a
+  "clear gain" means the text row is better on every seed; anything less is
+  reported as no clear gain, with the mean difference.
+  """
+  methods = table["methods"]
+  lines = []
+  for base in methods:
+    text = base + TEXT_SUFFIX
+    if text not in methods:
+      continue
+    for s, metric in TEXT_CELLS:
+      if s not in methods[base] or s not in methods[text]:
+        continue
+      a, b = methods[base][s][metric], methods[text][s][metric]
+      wins = sum(beats(metric, y, x) for x, y in zip(a["seeds"], b["seeds"]))
+      n = len(a["seeds"])
+      verdict = ("clear gain" if wins == n and n > 1 else
+                 "no clear gain")
+      lines.append(f"- {base} -> {text}, {s} {metric}: {a['mean']:.4f} -> "
+                   f"{b['mean']:.4f} ({b['mean'] - a['mean']:+.4f}; text "
+                   f"better on {wins}/{n} seeds): **{verdict}**")
+  return lines
+
+
 def markdown(table: dict, title: str = "") -> str:
   lines = [f"# {title}", ""] if title else []
   rows = ([("method", m, table["methods"][m]) for m in table["methods"]]
@@ -81,6 +113,9 @@ def markdown(table: dict, title: str = "") -> str:
   lines.append(f"Mean ± sample std over {n} seeds. **bold** = best mean in "
                "the column; ! = the method's mean does not beat the best "
                "floor of that column (random excluded for MAE/RMSE).")
+  effect = text_effect(table)
+  if effect:
+    lines += ["", "Item text features, paired by seed (same tasks): "] + effect
   val = table.get("validation_mae")
   if val:  # The only selection the protocol allows: validation users.
     order = sorted(val, key=val.get)

@@ -38,3 +38,28 @@ def test_method_config_applies_tuned_overrides():
   assert (m.method, m.inner_lr, m.model.item_id_dropout) == ("maml", 0.3, 0.5)
   other = coldstart.method_config(c, "anil")
   assert other.inner_lr == c.inner_lr
+
+
+def _row(scenario_values):
+  """{S: {metric: summary}} from {S: [per-seed MAE]} (other metrics 0.5)."""
+  from metarec_jax import tables as t  # pylint: disable=g-import-not-at-top
+  return {s: {m: t.summarise(v if m == "mae" else [0.5] * len(v))
+              for m in t.METRICS} for s, v in scenario_values.items()}
+
+
+def test_text_effect_is_paired_by_seed():
+  from metarec_jax import tables as t  # pylint: disable=g-import-not-at-top
+  table = {"methods": {
+      "melu": _row({"item_cold": [0.90, 0.92, 0.94]}),
+      "melu_text": _row({"item_cold": [0.89, 0.91, 0.93]}),   # All better.
+      "finetune": _row({"item_cold": [0.90, 0.92, 0.94]}),
+      "finetune_text": _row({"item_cold": [0.80, 0.93, 0.95]}),  # Mean better, 1/3.
+  }}
+  lines = t.text_effect(table)
+  melu = next(l for l in lines if l.startswith("- melu ->") and " mae:" in l)
+  assert "0.9200 -> 0.9100 (-0.0100; text better on 3/3 seeds)" in melu
+  assert melu.endswith("**clear gain**")
+  ft = next(l for l in lines if l.startswith("- finetune ->") and " mae:" in l)
+  assert "better on 1/3 seeds" in ft and ft.endswith("**no clear gain**")
+  nd = next(l for l in lines if l.startswith("- melu ->") and "ndcg@3" in l)
+  assert "0/3" in nd and "no clear gain" in nd  # Equal is not better.
