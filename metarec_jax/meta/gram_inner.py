@@ -67,6 +67,10 @@ def adapt_and_predict(decision: Params, x_s: Array, y_s: Array, m_s: Array,
     return (coef - lr * d1, b1 - lr * g_b1, rest), loss
 
   init = (jnp.zeros_like(a_s), decision["fc1"]["bias"], rest)
+  # Unrolled: as a while loop, XLA stores each step's residuals in
+  # [steps, ...] buffers and slices them back in the backward pass, which
+  # cost more than the few small matmuls themselves (second order: 71 ->
+  # ~31 ms per ML-100K meta-step on 2 cores; results/bench_cpu.json).
   (coef, b1, rest), losses = jax.lax.scan(step, init, None, length=steps,
                                              unroll=True)
   z1_q = a_q + g_qs @ coef + b1
