@@ -4,9 +4,9 @@ For runs made one at a time with scripts/main.py (`--config.seed=N`), laid
 out as ROOT/<row name>/s<seed>/results.json, and for the per-run files of a
 reproduce_table.py workdir, ROOT/runs/<row name>/seed<seed>/results.json; rows
 of several roots are joined (e.g. a table's rows and text rows run later on
-the same seeds, which the floor check below proves). Formatting and statistics are
-tables.py's (the same as scripts/reproduce_table.py), so both kinds of
-table read alike. Floors are taken from the runs; every row must hold the
+the same seeds, which the floor check below proves). Formatting and
+statistics are tables.py's (the same as scripts/reproduce_table.py), so both
+kinds of table read alike. Floors are taken from the runs; every row must hold the
 same seeds, and a seed's floors must agree across rows (same tasks), else
 the rows were not run on the same data and the table says so by failing.
 A row whose files carry no floors (the table's `ensemble`, whose members'
@@ -85,8 +85,9 @@ def build(root, rows=None, replace: bool = False) -> dict:
     first = runs[checked[0]][s]["floors"]
     for r in checked[1:]:
       if runs[r][s]["floors"] != first:
-        raise DataError(f"{r}/s{s}/results.json: floors differ from "
-                        f"{checked[0]}'s for seed {s}: not the same tasks")
+        raise DataError(f"{where[r]}/{r}/s{s}/results.json: floors differ "
+                        f"from {checked[0]}'s ({where[checked[0]]}) for seed "
+                        f"{s}: not the same tasks")
     floors.append(first)
   table = tables.build_table(
       {r: [runs[r][s]["scenarios"] for s in seeds] for r in rows}, floors)

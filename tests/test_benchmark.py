@@ -1,4 +1,4 @@
-"""The benchmark's report formatting (the timed cases run in scripts/benchmark.py)."""
+"""The benchmark's report formatting (timed cases: scripts/benchmark.py)."""
 
 from metarec_jax import benchmark
 

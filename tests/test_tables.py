@@ -53,7 +53,7 @@ def test_text_effect_is_paired_by_seed():
       "melu": _row({"item_cold": [0.90, 0.92, 0.94]}),
       "melu_text": _row({"item_cold": [0.89, 0.91, 0.93]}),   # All better.
       "finetune": _row({"item_cold": [0.90, 0.92, 0.94]}),
-      "finetune_text": _row({"item_cold": [0.80, 0.93, 0.95]}),  # Mean better, 1/3.
+      "finetune_text": _row({"item_cold": [0.80, 0.93, 0.95]}),  # 1/3 seeds.
   }}
   lines = t.text_effect(table)
   melu = next(l for l in lines if l.startswith("- melu ->") and " mae:" in l)
