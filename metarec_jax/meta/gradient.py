@@ -3,8 +3,9 @@
 One task-level learner whose adapted leaves are chosen by `adapt`:
   "all"      every parameter, feature embeddings included (MAML, Finn et al.
              2017). The embeddings are then recomputed inside the inner loop
-             from the adapted tables, but only for the task's own rows (the
-             user and the S + Q items), so a task never embeds the catalogue.
+             from the adapted tables, and only the rows the task reads are
+             adapted (local_rows.py: exact, and a task never copies the
+             catalogue's tables).
   "decision" the decision MLP (MeLU's choice; Meta-SGD builds on this).
   "head"     only the output layer (ANIL, Raghu et al. 2020): the body is a
              shared feature extractor, the head a per-user linear model.
@@ -20,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from flax import traverse_util
 
-from metarec_jax.meta import inner
+from metarec_jax.meta import inner, local_rows
 from metarec_jax.models import embeddings
 from metarec_jax.types import Params, PRNGKey, TaskBatch
 
@@ -77,28 +78,34 @@ class TaskGradientMeta:
     del params, adapted
     return hparams["inner_lr"]
 
-  def inputs(self, params: Params, tables: dict, task: TaskBatch, drop_ids,
-             rng) -> jax.Array:
-    """x [S + Q, d]: the task's support then query inputs."""
-    items = jnp.concatenate([task.support_items, task.query_items])
-    emb = self.model.embedder.apply({"params": params["embed"]},
-                                    task_tables(tables, task.user, items))
-    x = embeddings.task_inputs(emb, jnp.int32(0), jnp.arange(items.shape[0]),
-                               drop_ids)
+  def inputs(self, params: Params, rows: dict, drop_ids, rng,
+             embedder=None) -> jax.Array:
+    """x [S + Q, d]: the task's support then query inputs, from its rows of
+    the feature tables (task_tables)."""
+    embedder = embedder or self.model.embedder
+    emb = embedder.apply({"params": params["embed"]}, rows)
+    n = rows["item_id"].shape[0]
+    x = embeddings.task_inputs(emb, jnp.int32(0), jnp.arange(n), drop_ids)
     return input_dropout(rng, x, self.input_dropout)
 
   def adapt_and_predict(self, params, tables, task: TaskBatch, hparams,
                         first_order: bool, drop_ids=None, rng=None):
     """One task: adapted query predictions [Q]."""
     n_s = task.support_items.shape[0]
+    rows = task_tables(tables, task.user, jnp.concatenate(
+        [task.support_items, task.query_items]))
+    embeds_adapt, embedder = self.adapt == "all", None
+    if embeds_adapt:  # Adapt only the table rows this task reads.
+      local, rows = local_rows.localize(params["embed"], rows)
+      params = {**params, "embed": local}
+      embedder = local_rows.local_embedder(self.model.embedder, local)
     adapted, frozen = inner.partition(params, self.labels(params))
     rates = self.rates(params, adapted, hparams)
-    x = self.inputs(params, tables, task, drop_ids, rng)
-    embeds_adapt = self.adapt == "all"
+    x = self.inputs(params, rows, drop_ids, rng, embedder)
 
     def support_loss(a):
       p = inner.merge(a, frozen)
-      x_s = (self.inputs(p, tables, task, drop_ids, rng) if embeds_adapt
+      x_s = (self.inputs(p, rows, drop_ids, rng, embedder) if embeds_adapt
              else x)[:n_s]
       return inner.masked_mse(self.model.decide(p, x_s),
                               task.support_ratings, task.support_mask)
@@ -107,7 +114,7 @@ class TaskGradientMeta:
                              first_order)
     p = inner.merge(adapted, frozen)
     if embeds_adapt:
-      x = self.inputs(p, tables, task, drop_ids, rng)
+      x = self.inputs(p, rows, drop_ids, rng, embedder)
     return self.model.decide(p, x[n_s:])
 
   def loss(self, params, tables, batch: TaskBatch, rng, hparams):
