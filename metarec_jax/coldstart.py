@@ -162,7 +162,7 @@ def reproduce(config, workdir: str) -> dict:
   if config.get("curve_ks"):
     top = sorted(validation, key=validation.get)[:3]
     curve.write_curve(workdir, config, {m: trained_all[m] for m in top},
-                      seeds)
+                      seeds, preps)
   timing.update(wall_s=round(time.time() - t0, 1),
                 validation_mae=validation, backend=jax.default_backend(),
                 load_avg=os.getloadavg(), cpus=os.cpu_count())

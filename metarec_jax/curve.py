@@ -10,27 +10,20 @@ Writes W/curve.json ({"ks", "methods": {M: {S: {metric: [mean per K]}}},
 
 import os
 
-import ml_collections
 import numpy as np
 
 from metarec_jax import evaluate, metrics
 from metarec_jax.data import pipeline, scenarios
-from metarec_jax.meta import residual
 
 CURVE_FLOORS = ("item_mean", "user_mean", "item_mean_user_bias")
 PLOT_METRICS = ("mae", "ndcg@3")
 
 
-def _k_prep(config, k: int, seed: int):
-  data = ml_collections.ConfigDict(config.data.to_dict())
-  data.k_shot = k
-  prep = pipeline.prepare(data, seed)
-  residual.add_item_means(prep)
-  return prep
 
 
-def write_curve(workdir: str, config, trained: dict, seeds) -> dict:
-  """trained: {method: (coldstart.train_method output, method config)}."""
+def write_curve(workdir: str, config, trained: dict, seeds, preps) -> dict:
+  """trained: {method: (coldstart.train_method output, method config)};
+  preps: {seed: the table's prepared data}."""
   ks = list(config.curve_ks)
   per = {m: {s: {x: [] for x in PLOT_METRICS} for s in scenarios.SCENARIOS}
          for m in list(trained) + list(CURVE_FLOORS)}
@@ -38,7 +31,7 @@ def write_curve(workdir: str, config, trained: dict, seeds) -> dict:
     vals = {m: {s: {x: [] for x in PLOT_METRICS} for s in scenarios.SCENARIOS}
             for m in per}
     for seed in seeds:
-      prep = _k_prep(config, k, seed)
+      prep = pipeline.with_k_shot(preps[seed], seed, k)
       for name, (tr, c) in trained.items():
         for s in scenarios.SCENARIOS:
           tasks = prep.tasks[s]

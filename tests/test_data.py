@@ -80,6 +80,26 @@ def test_k_shot_fixes_the_support_size(ml100k_raw):
   assert set(k40.support_sizes) == {40} and len(k40) < len(full)
 
 
+def test_with_k_shot_equals_preparing_with_k_shot(ml100k_prep):
+  """The curve rebuilds only the scenarios; the tasks must be the ones a
+  fresh prepare(k_shot=K) gives."""
+  from configs import melu  # pylint: disable=g-import-not-at-top
+  from metarec_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  data = melu.get_config("ml100k,smoke").data
+  data.use_tfds, data.k_shot = False, 5
+  fresh = pipeline.prepare(data, seed=0)
+  fast = pipeline.with_k_shot(ml100k_prep, 0, 5)
+  for name in ("train", "validation") + scenarios.SCENARIOS:
+    a, b = fresh.tasks[name], fast.tasks[name]
+    assert len(a) == len(b) > 0
+    for f in ("users", "query_items", "query_ratings"):
+      np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    for x, y in zip(a.support_items, b.support_items):
+      np.testing.assert_array_equal(x, y)
+  assert set(fast.tasks["warm"].support_sizes) == {5}
+  assert ml100k_prep.tasks["warm"].support_sizes.max() > 5  # Unchanged.
+
+
 def test_bad_ratings_name_file_and_line(tmp_path):
   folder = tmp_path / "ml-100k"
   folder.mkdir()

@@ -70,10 +70,23 @@ def build_tasks(split, users, items, seed: int, k_shot: int) -> dict:
       "validation": scenarios.make_tasks(split.validation_pool, uidx, iidx,
                                          seed, 1),
   }
-  for salt, name in enumerate(scenarios.SCENARIOS, 2):
-    tasks[name] = scenarios.make_tasks(split.scenarios[name], uidx, iidx,
-                                       seed, salt, k_shot=k_shot)
-  return tasks
+  return {**tasks, **scenario_tasks(split, users, items, seed, k_shot)}
+
+
+def scenario_tasks(split, users, items, seed: int, k_shot: int) -> dict:
+  """The four test scenarios' tasks (support cut to k_shot when > 0)."""
+  return {name: scenarios.make_tasks(split.scenarios[name], users.index,
+                                     items.index, seed, salt, k_shot=k_shot)
+          for salt, name in enumerate(scenarios.SCENARIOS, 2)}
+
+
+def with_k_shot(prep: "Prepared", seed: int, k_shot: int) -> "Prepared":
+  """prep with its test scenarios rebuilt at support size k_shot: the same
+  tasks prepare() gives for data.k_shot = k_shot, without reloading the
+  files (k_shot changes no split, table or training task)."""
+  return dataclasses.replace(prep, tasks={
+      **prep.tasks,
+      **scenario_tasks(prep.split, prep.users, prep.items, seed, k_shot)})
 
 
 def prepare(data_config, seed: int) -> Prepared:
