@@ -3,7 +3,9 @@
 Training never sees the test scenarios, and k_shot only changes the test
 scenarios' tasks, so the parameters selected for the table are evaluated
 again on the same seed's split with the support cut to K ratings (users with
-fewer than K + 10 dropped). Floors are computed on the same tasks.
+fewer than K + 10 dropped). Floors are computed on the same tasks. Every
+support set then has exactly K ratings, so K is the one support bucket:
+one small compile per (method, K) instead of padding K = 1 to 96.
 Writes W/curve.json ({"ks", "methods": {M: {S: {metric: [mean per K]}}},
 "floors": ..., "std": ...}) and W/curve.png.
 """
@@ -41,7 +43,7 @@ def write_curve(workdir: str, config, trained: dict, seeds, preps) -> dict:
             continue
           pred = evaluate.clip(evaluate.predict_tasks(
               tr["predict_fn"], tr["runs"][(seed, 0)][0], prep.tables, tasks,
-              tr["hparams"], c.eval_batch_size, c.data.buckets),
+              tr["hparams"], c.eval_batch_size, (k,)),
                                prep.rating_range)
           m = metrics.compute_metrics(tasks.query_ratings, pred)
           for x in PLOT_METRICS:
