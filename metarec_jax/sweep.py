@@ -8,6 +8,11 @@ config.sweep.seeds (default: seed 0) and is scored by its best validation
 MAE (mean over those seeds); test scenarios are never touched. Writes
 W/sweep.json: every configuration with its validation MAE and chosen step,
 the best one, and its override dict for configs/tables/tuned.py.
+
+Every configuration starts from the method's table config, which includes
+its configs/tables/tuned.py entry if it has one, num_steps too: a re-sweep
+runs no longer than the committed override's step count. sweep.json
+records that base num_steps.
 """
 
 import itertools
@@ -54,6 +59,8 @@ def run_sweep(config, method_name: str, workdir: str) -> dict:
   for prep in preps.values():
     residual.add_item_means(prep)
   base = coldstart.method_config(config, method_name)
+  logging.info("sweep %s: %d steps per configuration, seeds %s", method_name,
+               base.num_steps, seeds)
   rows = []
   for static in _grid(base, STATIC):
     c = _static_config(base, static)
@@ -81,6 +88,7 @@ def run_sweep(config, method_name: str, workdir: str) -> dict:
               "model": {"embed_dim": best["embed_dim"],
                         "item_id_dropout": best["item_id_dropout"]}}
   out = {"method": method_name, "dataset": config.data.name, "seeds": seeds,
+         "num_steps": base.num_steps,
          "selection": "best validation MAE (mean over seeds); test unread",
          "best": best, "override": override, "configs": rows,
          "wall_s": round(time.time() - t0, 1), "load_avg": os.getloadavg()}

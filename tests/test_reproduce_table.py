@@ -67,3 +67,6 @@ def test_sweep_selects_the_lowest_validation_mae(tmp_path):
   assert "test unread" in out["selection"]
   saved = json.loads((tmp_path / "sweep.json").read_text())
   assert saved["best"] == json.loads(json.dumps(out["best"]))
+  # The step count each configuration trained for is on record.
+  assert saved["num_steps"] == 2
+  assert max(s for r in out["configs"] for s in r["best_steps"]) <= 2
