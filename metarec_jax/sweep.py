@@ -51,6 +51,12 @@ def _static_config(base, static: dict):
   return c
 
 
+def _with(config, **values):
+  c = ml_collections.ConfigDict(config.to_dict())
+  c.update(values)
+  return c
+
+
 def run_sweep(config, method_name: str, workdir: str) -> dict:
   os.makedirs(workdir, exist_ok=True)
   t0 = time.time()
@@ -66,9 +72,11 @@ def run_sweep(config, method_name: str, workdir: str) -> dict:
     c = _static_config(base, static)
     method = zoo.build(c, preps[seeds[0]])
     traced = _grid(base, TRACED)
+    # Each run's init method carries its own inner_lr: Meta-SGD's learned
+    # rates start from it (a parameter), the other methods read it traced.
     batch = [runs.Run(preps[s], s, t["outer_lr"], t["weight_decay"],
                       {"inner_lr": np.float32(t["inner_lr"])},
-                      zoo.build(c, preps[s]))
+                      zoo.build(_with(c, inner_lr=t["inner_lr"]), preps[s]))
              for t in traced for s in seeds]
     res = runs.train_runs(method, batch, c, f"sweep {static}: ")
     for j, t in enumerate(traced):

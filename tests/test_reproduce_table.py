@@ -70,3 +70,14 @@ def test_sweep_selects_the_lowest_validation_mae(tmp_path):
   # The step count each configuration trained for is on record.
   assert saved["num_steps"] == 2
   assert max(s for r in out["configs"] for s in r["best_steps"]) <= 2
+
+
+def test_sweep_gives_metasgd_each_initial_rate(tmp_path):
+  # Meta-SGD's rates are parameters initialised from inner_lr (not the
+  # traced hparam), so each configuration must build its own init.
+  c = _tiny(methods=("metasgd",))
+  c.sweep.inner_lr, c.sweep.outer_lr = (0.0, 0.3), (1e-3,)
+  c.sweep.weight_decay, c.sweep.inner_steps = (0.0,), (1,)
+  out = sweep.run_sweep(c, "metasgd", str(tmp_path))
+  maes = {r["inner_lr"]: r["validation_mae"] for r in out["configs"]}
+  assert maes[0.0] != maes[0.3]
