@@ -49,6 +49,24 @@ _FINETUNE_TEXT_ML1M = {"inner_lr": 0.1, "inner_steps": 5, "outer_lr": 0.0005,
                        "weight_decay": 0.0, "num_steps": 1000,
                        "model": {"embed_dim": 32, "item_id_dropout": 0.2}}
 
+# METAREC_ML1M_DIR=... python scripts/sweep.py \
+#   --config=configs/tables/coldstart.py:ml1m --method=metasgd --workdir=W \
+#   "--config.sweep.seeds=(0,1)" "--config.sweep.inner_lr=(0.05,0.1)" \
+#   "--config.sweep.outer_lr=(5e-4,1e-3,2e-3)" "--config.sweep.weight_decay=(0.0,)"
+# 6 configurations x 2 seeds in one vmapped group (1000 steps), 897 s on 2
+# cores; mean validation MAE over seeds 0-1: 0.7196 vs 0.7246 for the shared
+# values (inner_lr 0.05, outer 1e-3); best steps 500 and 600.
+# inner_lr is the initial value of the learned per-parameter rates.
+# A second sweep beyond that corner, inner_lr (0.1,0.2) x outer (2e-3,4e-3),
+# stopped at step 1000 when inner 0.1 / outer 4e-3 diverged on seed 0; its
+# logged validation MAEs (best over steps 100-900, mean of seeds 0-1):
+# 0.1/2e-3 0.7196 (as above, the same numbers), 0.2/2e-3 0.7227,
+# 0.1/4e-3 0.7240, 0.2/4e-3 0.7274: the corner below is the best.
+# -> results/sweeps/metasgd_ml1m.json
+_METASGD_ML1M = {"inner_lr": 0.1, "inner_steps": 5, "outer_lr": 0.002,
+                 "weight_decay": 0.0, "num_steps": 600,
+                 "model": {"embed_dim": 32, "item_id_dropout": 0.2}}
+
 TUNED = {
     "ml100k": {
         "finetune": _FINETUNE_ML100K,
@@ -59,5 +77,6 @@ TUNED = {
     "ml1m": {
         "finetune": _FINETUNE_ML1M,
         "finetune_text": _FINETUNE_TEXT_ML1M,
+        "metasgd": _METASGD_ML1M,
     },
 }
