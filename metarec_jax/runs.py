@@ -82,11 +82,16 @@ def init_states(method, runs, clip_norm: float):
   return stack(states)
 
 
-def train_runs(method, runs, config, log_prefix: str = "") -> dict:
+def train_runs(method, runs, config, log_prefix: str = "",
+               drop_diverged: bool = False) -> dict:
   """Trains all runs together; returns best params per run and records.
 
   Returns {"best_params": [params per run], "records": [{best_step,
   best_validation_mae, history}], "final_params": [...], "timing": {...}}.
+  A non-finite loss raises TrainingDiverged; with drop_diverged (a sweep,
+  where a too-high rate is an expected outcome) that run's record gets
+  "diverged_at" (the evaluation step that saw it) and it stops being
+  evaluated, while the other runs go on (all diverged: training stops).
   """
   t0 = time.time()
   optimizer = make_optimizer(1e-3, 0.0, config.clip_norm)  # State holds lr.
@@ -114,11 +119,19 @@ def train_runs(method, runs, config, log_prefix: str = "") -> dict:
     if done % config.eval_every and done != config.num_steps:
       continue
     loss = np.asarray(jax.device_get(m["loss"]))
-    if not np.all(np.isfinite(loss)):
+    for i in np.flatnonzero(~np.isfinite(loss)):
+      records[i].setdefault("diverged_at", done)
+    alive = ["diverged_at" not in r for r in records]
+    if not all(alive) and not drop_diverged:
       raise train.TrainingDiverged(f"{log_prefix}non-finite loss at step "
                                    f"{done}: {loss}")
+    if not any(alive):
+      logging.info("%severy run diverged by step %d", log_prefix, done)
+      break
     improved = False
     for i, r in enumerate(runs):
+      if not alive[i]:
+        continue
       params = take(states.params, i)
       mae = train.validation_mae(predict_fn, params, r.prep,
                                  take(hparams, i), config)
@@ -130,7 +143,8 @@ def train_runs(method, runs, config, log_prefix: str = "") -> dict:
     since_best = 0 if improved else since_best + 1
     logging.info("%sstep %d loss %s validation MAE %s", log_prefix, done,
                  np.round(loss, 4),
-                 [round(r["history"][-1][1], 4) for r in records])
+                 [round(r["history"][-1][1], 4) if r["history"] else None
+                  for r in records])
     if patience and since_best >= patience:
       logging.info("%searly stop at step %d", log_prefix, done)
       break

@@ -5,7 +5,9 @@ are crossed and trained as ONE vmapped computation per static group; static
 choices (inner_steps, embed_dim, item_id_dropout: they change shapes or the
 traced graph) each form a group. Every configuration trains on
 config.sweep.seeds (default: seed 0) and is scored by its best validation
-MAE (mean over those seeds); test scenarios are never touched. Writes
+MAE (mean over those seeds); test scenarios are never touched. A
+configuration whose loss turns non-finite on any seed is kept in the file
+with its `diverged_at` steps and never selected. Writes
 W/sweep.json: every configuration with its validation MAE and chosen step,
 the best one, and its override dict for configs/tables/tuned.py.
 
@@ -23,7 +25,7 @@ from absl import logging
 import ml_collections
 import numpy as np
 
-from metarec_jax import coldstart, evaluate, runs, zoo
+from metarec_jax import coldstart, evaluate, runs, train, zoo
 from metarec_jax.data import pipeline
 from metarec_jax.meta import residual
 
@@ -78,17 +80,26 @@ def run_sweep(config, method_name: str, workdir: str) -> dict:
                       {"inner_lr": np.float32(t["inner_lr"])},
                       zoo.build(_with(c, inner_lr=t["inner_lr"]), preps[s]))
              for t in traced for s in seeds]
-    res = runs.train_runs(method, batch, c, f"sweep {static}: ")
+    res = runs.train_runs(method, batch, c, f"sweep {static}: ",
+                          drop_diverged=True)
     for j, t in enumerate(traced):
       recs = res["records"][j * len(seeds):(j + 1) * len(seeds)]
+      diverged = [r.get("diverged_at") for r in recs]
       rows.append({**static, **t,
-                   "validation_mae": float(np.mean(
-                       [r["best_validation_mae"] for r in recs])),
-                   "best_steps": [r["best_step"] for r in recs]})
+                   # A configuration that diverged on any seed is out.
+                   "validation_mae": None if any(diverged) else float(
+                       np.mean([r["best_validation_mae"] for r in recs])),
+                   "best_steps": [r["best_step"] for r in recs],
+                   "diverged_at": diverged})
     logging.info("group %s done (%d configs) at %.0fs", static, len(traced),
                  time.time() - t0)
-  rows.sort(key=lambda r: r["validation_mae"])
+  rows.sort(key=lambda r: (r["validation_mae"] is None,
+                           r["validation_mae"] or 0.0))
   best = rows[0]
+  if best["validation_mae"] is None:
+    raise train.TrainingDiverged(
+        f"every configuration of the {method_name} sweep diverged; lower "
+        "the rates (the grid is config.sweep)")
   override = {"inner_lr": best["inner_lr"], "outer_lr": best["outer_lr"],
               "weight_decay": best["weight_decay"],
               "inner_steps": best["inner_steps"],

@@ -81,3 +81,15 @@ def test_sweep_gives_metasgd_each_initial_rate(tmp_path):
   out = sweep.run_sweep(c, "metasgd", str(tmp_path))
   maes = {r["inner_lr"]: r["validation_mae"] for r in out["configs"]}
   assert maes[0.0] != maes[0.3]
+
+
+def test_sweep_records_a_diverged_configuration_and_skips_it(tmp_path):
+  c = _tiny(methods=("melu_fo",))
+  c.sweep.inner_lr, c.sweep.outer_lr = (0.05, 1e30), (1e-3,)
+  c.sweep.weight_decay, c.sweep.inner_steps = (0.0,), (1,)
+  out = sweep.run_sweep(c, "melu_fo", str(tmp_path))
+  rows = {r["inner_lr"]: r for r in out["configs"]}
+  assert rows[1e30]["validation_mae"] is None
+  assert rows[1e30]["diverged_at"] == [2]
+  assert rows[0.05]["diverged_at"] == [None]
+  assert out["best"]["inner_lr"] == 0.05
