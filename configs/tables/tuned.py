@@ -10,6 +10,9 @@ entry run with configs/tables/coldstart.py's shared values (not tuned: the
 2-core CPU time of this project went to the tables; see the README).
 """
 
+# The model settings every sweep below kept (configs/melu.py's values).
+_MODEL = {"embed_dim": 32, "item_id_dropout": 0.2}
+
 # python scripts/sweep.py --config=configs/tables/coldstart.py:ml100k \
 #   --method=finetune --workdir=W "--config.sweep.inner_steps=(1,5,10)"
 # 48 configurations (inner_lr 0.02/0.05/0.1/0.2 x outer_lr 3e-4/1e-3 x
@@ -18,7 +21,7 @@ entry run with configs/tables/coldstart.py's shared values (not tuned: the
 # -> results/sweeps/finetune_ml100k.json
 _FINETUNE_ML100K = {"inner_lr": 0.1, "inner_steps": 5, "outer_lr": 0.001,
                     "weight_decay": 0.01, "num_steps": 175,
-                    "model": {"embed_dim": 32, "item_id_dropout": 0.2}}
+                    "model": _MODEL}
 
 # METAREC_ML1M_DIR=... python scripts/sweep.py \
 #   --config=configs/tables/coldstart.py:ml1m --method=finetune --workdir=W \
@@ -30,7 +33,7 @@ _FINETUNE_ML100K = {"inner_lr": 0.1, "inner_steps": 5, "outer_lr": 0.001,
 # -> results/sweeps/finetune_ml1m.json
 _FINETUNE_ML1M = {"inner_lr": 0.1, "inner_steps": 5, "outer_lr": 0.001,
                   "weight_decay": 0.0, "num_steps": 1000,
-                  "model": {"embed_dim": 32, "item_id_dropout": 0.2}}
+                  "model": _MODEL}
 
 # METAREC_ML1M_DIR=... python scripts/sweep.py \
 #   --config=configs/tables/coldstart.py:ml1m,text --method=finetune_text \
@@ -47,7 +50,7 @@ _FINETUNE_ML1M = {"inner_lr": 0.1, "inner_steps": 5, "outer_lr": 0.001,
 # results/sweeps/finetune_text_ml1m_seed0.json)
 _FINETUNE_TEXT_ML1M = {"inner_lr": 0.1, "inner_steps": 5, "outer_lr": 0.0005,
                        "weight_decay": 0.0, "num_steps": 1000,
-                       "model": {"embed_dim": 32, "item_id_dropout": 0.2}}
+                       "model": _MODEL}
 
 # METAREC_ML1M_DIR=... python scripts/sweep.py \
 #   --config=configs/tables/coldstart.py:ml1m --method=metasgd --workdir=W \
@@ -65,7 +68,7 @@ _FINETUNE_TEXT_ML1M = {"inner_lr": 0.1, "inner_steps": 5, "outer_lr": 0.0005,
 # -> results/sweeps/metasgd_ml1m.json
 _METASGD_ML1M = {"inner_lr": 0.1, "inner_steps": 5, "outer_lr": 0.002,
                  "weight_decay": 0.0, "num_steps": 600,
-                 "model": {"embed_dim": 32, "item_id_dropout": 0.2}}
+                 "model": _MODEL}
 
 TUNED = {
     "ml100k": {
