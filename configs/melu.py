@@ -67,6 +67,12 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
 
   c.inner_steps = 5
   c.inner_lr = 0.05
+  # Residual models only: shrink the support's user bias as if bias_prior
+  # extra ratings of residual 0 were seen (meta/residual.py); 0 = the floor.
+  c.bias_prior = 0.0
+  # The inner rate is inner_lr * K / (K + support_prior) for a K-rating
+  # support (meta/inner.task_rate): 0 = the papers' mean loss.
+  c.support_prior = 0.0
   c.first_order = "fo" in args
   c.gram_inner = True  # Gram-matrix inner loop: same numbers, less work.
   c.compute_dtype = "float32"  # "bfloat16" for accelerators.

@@ -40,4 +40,8 @@ def build(config, prep):
 
 def hparams(config) -> dict:
   """Traced float hyperparameters passed to loss and predict."""
-  return {"inner_lr": np.float32(config.inner_lr)}
+  return {"inner_lr": np.float32(config.inner_lr),
+          # meta/residual.py's user-bias shrinkage (0: the floor's bias).
+          "bias_prior": np.float32(config.get("bias_prior", 0.0)),
+          # meta/inner.task_rate: smaller inner steps on small supports.
+          "support_prior": np.float32(config.get("support_prior", 0.0))}

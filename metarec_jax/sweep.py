@@ -1,6 +1,7 @@
 """Hyperparameter sweep selected on validation users only.
 
-The grid is config.sweep: traced floats (inner_lr, outer_lr, weight_decay)
+The grid is config.sweep: traced floats (inner_lr, outer_lr, weight_decay,
+bias_prior, support_prior)
 are crossed and trained as ONE vmapped computation per static group; static
 choices (inner_steps, embed_dim, item_id_dropout: they change shapes or the
 traced graph) each form a group. Every configuration trains on
@@ -29,7 +30,8 @@ from metarec_jax import coldstart, evaluate, runs, train, zoo
 from metarec_jax.data import pipeline
 from metarec_jax.meta import residual
 
-TRACED = ("inner_lr", "outer_lr", "weight_decay")
+TRACED = ("inner_lr", "outer_lr", "weight_decay", "bias_prior",
+          "support_prior")
 STATIC = ("inner_steps", "embed_dim", "item_id_dropout")
 
 
@@ -77,7 +79,9 @@ def run_sweep(config, method_name: str, workdir: str) -> dict:
     # Each run's init method carries its own inner_lr: Meta-SGD's learned
     # rates start from it (a parameter), the other methods read it traced.
     batch = [runs.Run(preps[s], s, t["outer_lr"], t["weight_decay"],
-                      {"inner_lr": np.float32(t["inner_lr"])},
+                      {"inner_lr": np.float32(t["inner_lr"]),
+                       "bias_prior": np.float32(t["bias_prior"]),
+                       "support_prior": np.float32(t["support_prior"])},
                       zoo.build(_with(c, inner_lr=t["inner_lr"]), preps[s]))
              for t in traced for s in seeds]
     res = runs.train_runs(method, batch, c, f"sweep {static}: ",
@@ -102,6 +106,8 @@ def run_sweep(config, method_name: str, workdir: str) -> dict:
         "the rates (the grid is config.sweep)")
   override = {"inner_lr": best["inner_lr"], "outer_lr": best["outer_lr"],
               "weight_decay": best["weight_decay"],
+              "bias_prior": best["bias_prior"],
+              "support_prior": best["support_prior"],
               "inner_steps": best["inner_steps"],
               "num_steps": int(max(best["best_steps"])),
               "model": {"embed_dim": best["embed_dim"],

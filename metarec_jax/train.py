@@ -68,11 +68,24 @@ def _steps_to_boundary(step: int, config, scan_steps: int) -> int:
 
 
 def validation_mae(predict_fn, params, prep, hparams, config) -> float:
+  """The selection criterion: query MAE of the validation users' tasks.
+
+  With config.validation_k_shots = (K, ...), the mean of that MAE over the
+  full supports and the same tasks cut to each K (users with fewer than K
+  support ratings left out of that K): selection then sees how a model does
+  from a handful of ratings too, not only from the validation users' full
+  histories (13-100 ratings each, mostly long ones).
+  """
   tasks = prep.tasks["validation"]
-  pred = evaluate.clip(evaluate.predict_tasks(
-      predict_fn, params, prep.tables, tasks, hparams,
-      config.eval_batch_size, config.data.buckets), prep.rating_range)
-  return metrics.compute_metrics(tasks.query_ratings, pred)["mae"]
+  sets = [(tasks, config.data.buckets)] + [
+      (tasks.k_shot(k), (k,)) for k in config.get("validation_k_shots", ())]
+  maes = []
+  for t, buckets in sets:
+    pred = evaluate.clip(evaluate.predict_tasks(
+        predict_fn, params, prep.tables, t, hparams, config.eval_batch_size,
+        buckets), prep.rating_range)
+    maes.append(metrics.compute_metrics(t.query_ratings, pred)["mae"])
+  return float(np.mean(maes))
 
 
 def train_and_evaluate(config, workdir: str) -> dict:

@@ -80,6 +80,24 @@ def test_k_shot_fixes_the_support_size(ml100k_raw):
   assert set(k40.support_sizes) == {40} and len(k40) < len(full)
 
 
+def test_taskset_k_shot_equals_making_the_tasks_with_k_shot(ml100k_raw):
+  """Validation's k-shot cut (TaskSet.k_shot) gives exactly the tasks
+  make_tasks(k_shot=K) draws: same users, queries and first K supports."""
+  split = scenarios.make_split(ml100k_raw, seed=0)
+  users = features.Vocab.build(np.concatenate([split.existing_users,
+                                               split.new_users]))
+  items = features.Vocab.build(np.concatenate([split.existing_items,
+                                               split.new_items]))
+  pool = split.validation_pool
+  full = scenarios.make_tasks(pool, users.index, items.index, 0, 1)
+  for k in (3, 40):
+    want = scenarios.make_tasks(pool, users.index, items.index, 0, 1,
+                                k_shot=k)
+    got = full.k_shot(k)
+    assert got.equals(want) and 0 < len(got) <= len(full)
+  assert len(full.k_shot(40)) < len(full)
+
+
 def test_with_k_shot_equals_preparing_with_k_shot(ml100k_prep):
   """The curve rebuilds only the scenarios; the tasks must be the ones a
   fresh prepare(k_shot=K) gives."""

@@ -68,3 +68,22 @@ def test_masked_entries_do_not_count():
   target = jnp.array([0.0, 0.0, 0.0])
   mask = jnp.array([1.0, 1.0, 0.0])
   assert float(inner.masked_mse(pred, target, mask)) == 2.5
+
+
+def test_support_prior_is_a_step_on_the_pseudo_count_loss():
+  """task_rate: one step at lr K / (K + p) on the mean loss equals the
+  closed form w - lr (2 / (K + p)) X^T (X w - y) on the 4 real ratings of a
+  support padded to 6; p = 0 keeps lr (Meta-SGD pytrees scale per leaf)."""
+  xs, ys, _, _, w = _problem()
+  mask = jnp.array([1, 1, 1, 1, 0, 0], jnp.float32)
+  support = lambda p: inner.masked_mse(xs @ p["w"], ys, mask)
+  lr, p = 0.1, 6.0
+  rate = inner.task_rate(jnp.float32(lr), mask, {"support_prior": p})
+  adapted, _ = inner.adapt(support, {"w": jnp.asarray(w, jnp.float32)},
+                           rate, 1, False)
+  x, y = xs[:4], ys[:4]
+  want = w - lr * 2 / (4 + p) * x.T @ (x @ w - y)
+  np.testing.assert_allclose(adapted["w"], want, rtol=1e-5, atol=1e-6)
+  assert float(inner.task_rate(jnp.float32(lr), mask, {})) == np.float32(lr)
+  tree = inner.task_rate({"a": jnp.full(2, lr)}, mask, {"support_prior": p})
+  np.testing.assert_allclose(tree["a"], lr * 4 / (4 + p), rtol=1e-6)

@@ -170,7 +170,11 @@ def test_maml_inner_loop_moves_the_embeddings():
   assert np.max(np.abs(a - b)) > 1e-6
 
 
-def test_residual_with_a_zero_model_is_the_item_mean_user_bias_floor():
+@pytest.mark.parametrize("bias_prior", [0.0, 4.0])
+def test_residual_with_a_zero_model_is_the_item_mean_user_bias_floor(
+    bias_prior):
+  """bias_prior = 0 is the floor; > 0 shrinks the user bias (Koren 2008):
+  sum of the support residuals over (K + bias_prior)."""
   from metarec_jax.meta import residual  # pylint: disable=g-import-not-at-top
   c = toy_config("global")
   c.model.residual = True
@@ -183,11 +187,12 @@ def test_residual_with_a_zero_model_is_the_item_mean_user_bias_floor():
   params["decision"]["out"] = jax.tree.map(jnp.zeros_like,
                                            params["decision"]["out"])
   batch = toy_batch()
-  pred = np.asarray(method.predict(params, tables, batch, HP))
+  hp = {**HP, "bias_prior": np.float32(bias_prior)}
+  pred = np.asarray(method.predict(params, tables, batch, hp))
   for t in range(T):
     n = int(batch.support_mask[t].sum())
-    bias = np.mean(batch.support_ratings[t, :n]
-                   - item_mean[batch.support_items[t, :n]])
+    bias = np.sum(batch.support_ratings[t, :n]
+                  - item_mean[batch.support_items[t, :n]]) / (n + bias_prior)
     np.testing.assert_allclose(pred[t],
                                item_mean[batch.query_items[t]] + bias,
                                rtol=1e-6)

@@ -46,6 +46,18 @@ class TaskSet:
         query_items=self.query_items[index],
         query_ratings=self.query_ratings[index])
 
+  def k_shot(self, k: int) -> "TaskSet":
+    """The tasks with at least k support ratings, support cut to the first k.
+
+    The same tasks scenarios.make_tasks(..., k_shot=k) builds from the same
+    ratings and seed (its support is the permutation's tail, cut to k).
+    """
+    keep = np.flatnonzero(self.support_sizes >= k)
+    out = self.subset(keep)
+    out.support_items = [s[:k] for s in out.support_items]
+    out.support_ratings = [s[:k] for s in out.support_ratings]
+    return out
+
   def equals(self, other: "TaskSet") -> bool:
     return (len(self) == len(other)
             and np.array_equal(self.users, other.users)

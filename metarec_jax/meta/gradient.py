@@ -100,7 +100,8 @@ class TaskGradientMeta:
       params = {**params, "embed": local}
       embedder = local_rows.local_embedder(self.model.embedder, local)
     adapted, frozen = inner.partition(params, self.labels(params))
-    rates = self.rates(params, adapted, hparams)
+    rates = inner.task_rate(self.rates(params, adapted, hparams),
+                            task.support_mask, hparams)
     x = self.inputs(params, rows, drop_ids, rng, embedder)
 
     def support_loss(a):

@@ -74,7 +74,9 @@ class GradientMeta:
 
     def task_loss(task, d_s, d_q):
       pred, _ = adapt_and_predict(model, params, emb, task,
-                                  hparams["inner_lr"], self.inner_steps,
+                                  inner.task_rate(hparams["inner_lr"],
+                                                  task.support_mask, hparams),
+                                  self.inner_steps,
                                   self.first_order, d_s, d_q, self.gram,
                                   self.compute_dtype)
       return inner.masked_mse(pred, task.query_ratings, task.query_mask)
@@ -86,5 +88,7 @@ class GradientMeta:
   def predict(self, params, tables, batch: TaskBatch, hparams):
     emb = self.model.embed_all(params, tables)
     return jax.vmap(lambda t: adapt_and_predict(
-        self.model, params, emb, t, hparams["inner_lr"], self.inner_steps,
-        True, gram=self.gram, compute_dtype=self.compute_dtype)[0])(batch)
+        self.model, params, emb, t,
+        inner.task_rate(hparams["inner_lr"], t.support_mask, hparams),
+        self.inner_steps, True, gram=self.gram,
+        compute_dtype=self.compute_dtype)[0])(batch)

@@ -93,7 +93,9 @@ class MAMO:
     drop_q = self.model.drop_ids(r_q, batch.query_items.shape)
 
     def task_loss(task, d_s, d_q):
-      pred = self.task_predict(params, emb, task, hparams["inner_lr"],
+      pred = self.task_predict(params, emb, task,
+                               inner.task_rate(hparams["inner_lr"],
+                                               task.support_mask, hparams),
                                self.first_order, d_s, d_q)
       return inner.masked_mse(pred, task.query_ratings, task.query_mask)
 
@@ -107,4 +109,6 @@ class MAMO:
   def predict(self, params, tables, batch: TaskBatch, hparams):
     emb = self.model.embed_all(params, tables)
     return jax.vmap(lambda t: self.task_predict(
-        params, emb, t, hparams["inner_lr"], True))(batch)
+        params, emb, t,
+        inner.task_rate(hparams["inner_lr"], t.support_mask, hparams),
+        True))(batch)

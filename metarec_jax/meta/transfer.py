@@ -15,7 +15,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from metarec_jax.meta import maml
+from metarec_jax.meta import inner, maml
 from metarec_jax.models import embeddings
 from metarec_jax.types import Params, PRNGKey, TaskBatch
 
@@ -62,5 +62,6 @@ class FineTune(GlobalModel):
   def predict(self, params, tables, batch: TaskBatch, hparams):
     emb = self.model.embed_all(params, tables)
     return jax.vmap(lambda t: maml.adapt_and_predict(
-        self.model, params, emb, t, hparams["inner_lr"], self.steps,
-        True)[0])(batch)
+        self.model, params, emb, t,
+        inner.task_rate(hparams["inner_lr"], t.support_mask, hparams),
+        self.steps, True)[0])(batch)
