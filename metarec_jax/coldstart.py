@@ -118,6 +118,8 @@ def write_table(workdir: str, results: dict, floor_res, config,
   table = tables.build_table(results, floor_res)
   if validation:  # Mean best validation MAE per method: the selection.
     table["validation_mae"] = dict(validation)
+    if config.get("validation_k_shots"):  # train.validation_mae's cuts.
+      table["validation_k_shots"] = list(config.validation_k_shots)
   evaluate.write_json(os.path.join(workdir, "table.json"), table)
   md = tables.markdown(table, f"Cold-start table: {config.data.name}")
   with open(os.path.join(workdir, "table.md.tmp"), "w") as f:

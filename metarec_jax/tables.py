@@ -119,8 +119,11 @@ def markdown(table: dict, title: str = "") -> str:
   val = table.get("validation_mae")
   if val:  # The only selection the protocol allows: validation users.
     order = sorted(val, key=val.get)
-    lines += ["", "Mean best validation MAE (validation users only; the "
-              "selection criterion): " + ", ".join(
+    ks = table.get("validation_k_shots")
+    over = (", averaged over their full supports and the supports cut to K = "
+            + ", ".join(map(str, ks)) if ks else "")
+    lines += ["", f"Mean best validation MAE (validation users only{over}; "
+              "the selection criterion): " + ", ".join(
                   f"{m} {val[m]:.4f}" for m in order) + f". Selected: "
               f"**{order[0]}**."]
   return "\n".join(lines) + "\n"
