@@ -59,19 +59,18 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   c.ensemble_size = 3            # Init seeds per data seed (same split).
   c.curve_ks = (1, 3, 5, 10, 20, 40)
   # The selection criterion (train.validation_mae: early stopping, sweeps
-  # and the table's "Selected"): on ML-1M, validation MAE averaged over the
-  # full supports and the same validation tasks cut to each curve K. With
-  # full supports only, selection favoured Meta-SGD, which loses to the
-  # floors below K = 20 (the ML-1M curve) and so the warm scenario, whose
-  # supports are small. The ML-100K table predates this and keeps full
-  # supports until it is regenerated.
-  c.validation_k_shots = c.curve_ks if dataset == "ml1m" else ()
-  if dataset == "ml1m":
-    # Shrink toward the item means on small supports, for every row alike
-    # (meta/residual.py bias_prior, meta/inner.task_rate support_prior):
-    # the values the finetune sweep on validation users chose under that
-    # criterion (configs/tables/tuned.py; 0 / 0 is the papers' behaviour).
-    c.bias_prior, c.support_prior = 10.0, 30.0
+  # and the table's "Selected"): validation MAE averaged over the full
+  # supports and the same validation tasks cut to each curve K. With full
+  # supports only (validation users have 3-90 support ratings, mostly many),
+  # ML-1M selection favoured Meta-SGD, which loses to the floors below
+  # K = 20 (its curve) and so in the warm scenario, whose supports are small.
+  c.validation_k_shots = c.curve_ks
+  # Shrink toward the item means on small supports, for every row alike
+  # (meta/residual.py bias_prior, meta/inner.task_rate support_prior): the
+  # values the finetune sweeps on validation users chose under that
+  # criterion on both datasets (configs/tables/tuned.py; 0 / 0 is the
+  # papers' behaviour).
+  c.bias_prior, c.support_prior = 10.0, 30.0
   if "text" in args:  # #4's rows: the same methods with item text features.
     c.data.text_features = True
     # Before the slow second-order methods, so a partial table has them.
@@ -104,7 +103,7 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
     c.eval_batch_size = 64
     c.ensemble_size = 2
     c.curve_ks = (1, 5)
-    c.validation_k_shots = c.curve_ks if dataset == "ml1m" else ()
+    c.validation_k_shots = c.curve_ks
     c.sweep.inner_lr, c.sweep.outer_lr = (0.05, 0.2), (1e-3,)
     c.sweep.weight_decay, c.sweep.inner_steps = (0.0,), (1, 2)
   return c
