@@ -61,7 +61,7 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   # The selection criterion (train.validation_mae: early stopping, sweeps
   # and the table's "Selected"): validation MAE averaged over the full
   # supports and the same validation tasks cut to each curve K. With full
-  # supports only (validation users have 3-90 support ratings, mostly many),
+  # supports only (ML-1M validation: median 30 support ratings; warm: 13),
   # ML-1M selection favoured Meta-SGD, which loses to the floors below
   # K = 20 (its curve) and so in the warm scenario, whose supports are small.
   c.validation_k_shots = c.curve_ks
