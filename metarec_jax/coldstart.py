@@ -115,9 +115,12 @@ def ensemble_results(trained: dict, c, preps: dict, seeds, members: int,
 
 def write_table(workdir: str, results: dict, floor_res, config,
                 validation=None) -> dict:
+  """validation: {method: [best validation MAE per seed]} (the selection)."""
   table = tables.build_table(results, floor_res)
   if validation:  # Mean best validation MAE per method: the selection.
-    table["validation_mae"] = dict(validation)
+    table["validation_mae"] = {m: float(np.mean(v))
+                               for m, v in validation.items()}
+    table["validation_mae_seeds"] = {m: list(v) for m, v in validation.items()}
     if config.get("validation_k_shots"):  # train.validation_mae's cuts.
       table["validation_k_shots"] = list(config.validation_k_shots)
   evaluate.write_json(os.path.join(workdir, "table.json"), table)
@@ -149,8 +152,8 @@ def reproduce(config, workdir: str) -> dict:
     trained = train_method(c, preps, seeds, members)
     results[name], fr = evaluate_runs(trained, c, preps, seeds, workdir)
     floor_res = floor_res or fr
-    validation[name] = float(np.mean([trained["runs"][(s, 0)][1]
-                                      ["best_validation_mae"] for s in seeds]))
+    validation[name] = [float(trained["runs"][(s, 0)][1]
+                              ["best_validation_mae"]) for s in seeds]
     if members > 1:
       results["ensemble"] = ensemble_results(trained, c, preps, seeds,
                                              members, workdir)
@@ -162,11 +165,12 @@ def reproduce(config, workdir: str) -> dict:
     table = write_table(workdir, results, floor_res, config, validation)
     evaluate.write_json(os.path.join(workdir, "timing.json"), timing)
   if config.get("curve_ks"):
-    top = sorted(validation, key=validation.get)[:3]
+    top = sorted(validation, key=lambda m: np.mean(validation[m]))[:3]
     curve.write_curve(workdir, config, {m: trained_all[m] for m in top},
                       seeds, preps)
   timing.update(wall_s=round(time.time() - t0, 1),
-                validation_mae=validation, backend=jax.default_backend(),
+                validation_mae=table.get("validation_mae"),
+                backend=jax.default_backend(),
                 load_avg=os.getloadavg(), cpus=os.cpu_count())
   evaluate.write_json(os.path.join(workdir, "timing.json"), timing)
   return table

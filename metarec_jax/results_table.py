@@ -94,8 +94,15 @@ def build(root, rows=None, replace: bool = False) -> dict:
   table["seeds"] = seeds
   table["sources"] = {r: where[r] for r in rows}
   # Each row's mean best validation MAE, where its runs record a selection.
-  table["validation_mae"] = {
-      r: float(np.mean([runs[r][s]["selection"]["best_validation_mae"]
-                        for s in seeds]))
-      for r in rows if all("selection" in runs[r][s] for s in seeds)}
+  selected = [r for r in rows if all("selection" in runs[r][s]
+                                     for s in seeds)]
+  table["validation_mae_seeds"] = {
+      r: [float(runs[r][s]["selection"]["best_validation_mae"])
+          for s in seeds] for r in selected}
+  table["validation_mae"] = {r: float(np.mean(v)) for r, v in
+                             table["validation_mae_seeds"].items()}
+  ks = {tuple(runs[r][s].get("config", {}).get("validation_k_shots") or ())
+        for r in selected for s in seeds}
+  if len(ks) == 1 and ks != {()}:  # One criterion for every row: name it.
+    table["validation_k_shots"] = list(ks.pop())
   return table

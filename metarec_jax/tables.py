@@ -78,6 +78,19 @@ def text_effect(table: dict) -> list[str]:
   return lines
 
 
+def _margin(table: dict, order) -> str:
+  """How often the selected row beats the runner-up, seed by seed: a mean
+  lead that one seed carries is a thin selection."""
+  per_seed = table.get("validation_mae_seeds", {})
+  if len(order) < 2 or order[0] not in per_seed or order[1] not in per_seed:
+    return ""
+  a, b = per_seed[order[0]], per_seed[order[1]]
+  wins = sum(x < y for x, y in zip(a, b))
+  return (f" (lower than the runner-up {order[1]} on {wins}/{len(a)} seeds, "
+          f"by {min(y - x for x, y in zip(a, b)):+.4f} to "
+          f"{max(y - x for x, y in zip(a, b)):+.4f})")
+
+
 def markdown(table: dict, title: str = "") -> str:
   lines = [f"# {title}", ""] if title else []
   rows = ([("method", m, table["methods"][m]) for m in table["methods"]]
@@ -125,5 +138,5 @@ def markdown(table: dict, title: str = "") -> str:
     lines += ["", f"Mean best validation MAE (validation users only{over}; "
               "the selection criterion): " + ", ".join(
                   f"{m} {val[m]:.4f}" for m in order) + f". Selected: "
-              f"**{order[0]}**."]
+              f"**{order[0]}**" + _margin(table, order) + "."]
   return "\n".join(lines) + "\n"

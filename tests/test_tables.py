@@ -63,3 +63,17 @@ def test_text_effect_is_paired_by_seed():
   assert "better on 1/3 seeds" in ft and ft.endswith("**no clear gain**")
   nd = next(l for l in lines if l.startswith("- melu ->") and "ndcg@3" in l)
   assert "0/3" in nd and "no clear gain" in nd  # Equal is not better.
+
+
+def test_selection_line_counts_seeds_against_the_runner_up():
+  fl = {f: {s: _metrics(0.75, 0.85) for s in scenarios.SCENARIOS}
+        for f in floors.FLOORS}
+  row = [{s: _metrics(0.7, 0.9) for s in scenarios.SCENARIOS}] * 3
+  table = tables.build_table({"a": row, "b": row}, [fl] * 3)
+  table["validation_mae_seeds"] = {"a": [0.70, 0.80, 0.71],
+                                   "b": [0.72, 0.79, 0.72]}
+  table["validation_mae"] = {m: float(np.mean(v)) for m, v in
+                             table["validation_mae_seeds"].items()}
+  md = tables.markdown(table)
+  assert ("Selected: **a** (lower than the runner-up b on 2/3 seeds, by "
+          "-0.0100 to +0.0200).") in md
