@@ -117,12 +117,9 @@ def write_table(workdir: str, results: dict, floor_res, config,
                 validation=None) -> dict:
   """validation: {method: [best validation MAE per seed]} (the selection)."""
   table = tables.build_table(results, floor_res)
-  if validation:  # Mean best validation MAE per method: the selection.
-    table["validation_mae"] = {m: float(np.mean(v))
-                               for m, v in validation.items()}
-    table["validation_mae_seeds"] = {m: list(v) for m, v in validation.items()}
-    if config.get("validation_k_shots"):  # train.validation_mae's cuts.
-      table["validation_k_shots"] = list(config.validation_k_shots)
+  if validation:
+    tables.add_selection(table, validation,
+                         config.get("validation_k_shots", ()))
   evaluate.write_json(os.path.join(workdir, "table.json"), table)
   md = tables.markdown(table, f"Cold-start table: {config.data.name}")
   with open(os.path.join(workdir, "table.md.tmp"), "w") as f:
@@ -165,7 +162,8 @@ def reproduce(config, workdir: str) -> dict:
     table = write_table(workdir, results, floor_res, config, validation)
     evaluate.write_json(os.path.join(workdir, "timing.json"), timing)
   if config.get("curve_ks"):
-    top = sorted(validation, key=lambda m: np.mean(validation[m]))[:3]
+    val = table["validation_mae"]
+    top = sorted(val, key=val.get)[:3]
     curve.write_curve(workdir, config, {m: trained_all[m] for m in top},
                       seeds, preps)
   timing.update(wall_s=round(time.time() - t0, 1),

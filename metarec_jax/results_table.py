@@ -17,8 +17,6 @@ import json
 import pathlib
 import re
 
-import numpy as np
-
 from metarec_jax import tables
 from metarec_jax.data.sources import DataError
 
@@ -96,13 +94,11 @@ def build(root, rows=None, replace: bool = False) -> dict:
   # Each row's mean best validation MAE, where its runs record a selection.
   selected = [r for r in rows if all("selection" in runs[r][s]
                                      for s in seeds)]
-  table["validation_mae_seeds"] = {
-      r: [float(runs[r][s]["selection"]["best_validation_mae"])
-          for s in seeds] for r in selected}
-  table["validation_mae"] = {r: float(np.mean(v)) for r, v in
-                             table["validation_mae_seeds"].items()}
   ks = {tuple(runs[r][s].get("config", {}).get("validation_k_shots") or ())
         for r in selected for s in seeds}
-  if len(ks) == 1 and ks != {()}:  # One criterion for every row: name it.
-    table["validation_k_shots"] = list(ks.pop())
+  tables.add_selection(
+      table, {r: [float(runs[r][s]["selection"]["best_validation_mae"])
+                  for s in seeds] for r in selected},
+      # One criterion for every row: name it.
+      ks.pop() if len(ks) == 1 else ())
   return table

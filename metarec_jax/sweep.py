@@ -26,7 +26,7 @@ from absl import logging
 import ml_collections
 import numpy as np
 
-from metarec_jax import coldstart, evaluate, runs, train, zoo
+from metarec_jax import coldstart, evaluate, methods, runs, train, zoo
 from metarec_jax.data import pipeline
 from metarec_jax.meta import residual
 
@@ -76,14 +76,13 @@ def run_sweep(config, method_name: str, workdir: str) -> dict:
     c = _static_config(base, static)
     method = zoo.build(c, preps[seeds[0]])
     traced = _grid(base, TRACED)
-    # Each run's init method carries its own inner_lr: Meta-SGD's learned
-    # rates start from it (a parameter), the other methods read it traced.
+    # Each run's hparams and init method come from its own config: Meta-SGD's
+    # learned rates start from inner_lr (a parameter), the other methods
+    # read the traced values.
+    configs = [_with(c, **t) for t in traced]
     batch = [runs.Run(preps[s], s, t["outer_lr"], t["weight_decay"],
-                      {"inner_lr": np.float32(t["inner_lr"]),
-                       "bias_prior": np.float32(t["bias_prior"]),
-                       "support_prior": np.float32(t["support_prior"])},
-                      zoo.build(_with(c, inner_lr=t["inner_lr"]), preps[s]))
-             for t in traced for s in seeds]
+                      methods.hparams(ct), zoo.build(ct, preps[s]))
+             for t, ct in zip(traced, configs) for s in seeds]
     res = runs.train_runs(method, batch, c, f"sweep {static}: ",
                           drop_diverged=True)
     for j, t in enumerate(traced):
@@ -104,10 +103,7 @@ def run_sweep(config, method_name: str, workdir: str) -> dict:
     raise train.TrainingDiverged(
         f"every configuration of the {method_name} sweep diverged; lower "
         "the rates (the grid is config.sweep)")
-  override = {"inner_lr": best["inner_lr"], "outer_lr": best["outer_lr"],
-              "weight_decay": best["weight_decay"],
-              "bias_prior": best["bias_prior"],
-              "support_prior": best["support_prior"],
+  override = {**{k: best[k] for k in TRACED},
               "inner_steps": best["inner_steps"],
               "num_steps": int(max(best["best_steps"])),
               "model": {"embed_dim": best["embed_dim"],

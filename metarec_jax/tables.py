@@ -78,6 +78,16 @@ def text_effect(table: dict) -> list[str]:
   return lines
 
 
+def add_selection(table: dict, per_seed: dict, k_shots=()) -> None:
+  """Puts the selection into table: {method: [best validation MAE per
+  seed]}, their means, and the k-shot cuts of the criterion (if any)."""
+  table["validation_mae_seeds"] = {m: list(v) for m, v in per_seed.items()}
+  table["validation_mae"] = {m: float(np.mean(v))
+                             for m, v in per_seed.items()}
+  if k_shots:  # train.validation_mae's cuts.
+    table["validation_k_shots"] = list(k_shots)
+
+
 def _margin(table: dict, order) -> str:
   """How often the selected row beats the runner-up, seed by seed: a mean
   lead that one seed carries is a thin selection."""

@@ -74,7 +74,7 @@ def validation_mae(predict_fn, params, prep, hparams, config) -> float:
   full supports and the same tasks cut to each K (users with fewer than K
   support ratings left out of that K): selection then sees how a model does
   from a handful of ratings too, not only from the validation users' full
-  histories (13-100 ratings each, mostly long ones).
+  supports (3-90 ratings; on ML-1M a median of 30, against 13 in warm).
   """
   tasks = prep.tasks["validation"]
   sets = [(tasks, config.data.buckets)] + [
