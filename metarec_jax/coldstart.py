@@ -55,7 +55,7 @@ def train_method(c, preps: dict, seeds, members: int = 1) -> dict:
   out, timing = {}, []
   for group in groups:
     res = runs.train_runs(method, [make(s, e) for s, e in group], c,
-                          f"{c.method} {group}: ")
+                          f"{c.method} {group}: ", stop_on_mean=True)
     timing.append(res["timing"])
     for i, pair in enumerate(group):
       out[pair] = (res["best_params"][i], res["records"][i])

@@ -46,3 +46,24 @@ def test_repad_adds_only_masked_zeros(ml100k_prep):
   np.testing.assert_array_equal(big.support_mask[:, 16:], 0)
   np.testing.assert_array_equal(big.support_ratings[:, :16],
                                 small.support_ratings)
+
+
+def _stop_step(histories, patience, on_mean):
+  """The 1-based evaluation at which EarlyStop stops (None: never)."""
+  stopper, best = runs.EarlyStop(patience, on_mean), [np.inf] * len(histories)
+  for t, latest in enumerate(zip(*histories), 1):
+    improved = any(m < b for m, b in zip(latest, best))
+    best = [min(m, b) for m, b in zip(latest, best)]
+    if stopper.update(list(latest), improved):
+      return t
+  return None
+
+
+def test_early_stop_on_mean_ignores_one_noisy_run():
+  # Run a peaks at evaluation 2; run b keeps setting new lows by tiny steps
+  # while the mean (0.80, 0.75, then 0.795 three times) stops improving.
+  a = [0.80, 0.70, 0.80, 0.81, 0.82, 0.83]
+  b = [0.80, 0.80, 0.79, 0.78, 0.77, 0.76]
+  assert _stop_step([a, b], 2, on_mean=False) is None
+  assert _stop_step([a, b], 2, on_mean=True) == 4
+  assert _stop_step([a, b], 0, on_mean=True) is None  # patience 0: never.
