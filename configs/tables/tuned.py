@@ -6,9 +6,9 @@ results/sweeps/. Only validation MAE (the validation users of the sweep's
 seeds: seed 0 unless the command says otherwise) is used for selection; a
 single seed's best-over-steps MAE is noisy, so later sweeps average seeds.
 Test scenarios are never read by the sweep. Every method has an entry on
-both datasets except melu_fo_text and content, which run with
-configs/tables/coldstart.py's shared values (finetune_text reuses
-finetune's values on ML-100K and has its own rate sweep on ML-1M).
+both datasets except content, which runs with configs/tables/coldstart.py's
+shared values; melu_fo_text reuses melu_fo's values, and finetune_text
+finetune's on ML-100K (on ML-1M it has its own rate sweep).
 
 The criterion changed once: the sweeps of rates ran with full validation
 supports and no shrinkage; the `*_priors` sweeps, and the tables, use the
@@ -181,11 +181,16 @@ TUNED = {
         # The same model and training with text features: the finetune
         # sweep's values, not swept separately.
         "finetune_text": _FINETUNE_ML100K,
+        "melu_fo_text": _override("melu_fo_ml100k"),  # Likewise.
     },
     "ml1m": {
         **{m: _override(f"{m}_ml1m") for m in _SWEPT_ML1M},
         "finetune": _FINETUNE_ML1M,
         "finetune_text": _FINETUNE_TEXT_ML1M,
+        # The same model and training with text features: melu_fo's values
+        # (unswept, it trained with the shared ones until melu_fo was tuned,
+        # and the table's text comparison paired a tuned and an untuned row).
+        "melu_fo_text": _override("melu_fo_ml1m"),
         "metasgd": _METASGD_ML1M,
     },
 }
