@@ -67,3 +67,16 @@ def test_early_stop_on_mean_ignores_one_noisy_run():
   assert _stop_step([a, b], 2, on_mean=False) is None
   assert _stop_step([a, b], 2, on_mean=True) == 4
   assert _stop_step([a, b], 0, on_mean=True) is None  # patience 0: never.
+
+
+def test_table_step_time_runs_every_seed(ml100k_prep):
+  import dataclasses
+  from metarec_jax import table_timing
+  from metarec_jax.meta import residual
+  c = table_config.get_config("ml100k,smoke")
+  c.seeds = (0, 1)
+  prep = dataclasses.replace(ml100k_prep)  # The fixture is shared.
+  residual.add_item_means(prep)
+  out = table_timing.time_method(c, {0: prep, 1: prep}, "melu_fo", steps=2)
+  assert out["runs"] == 2 and out["steps_timed"] == 2
+  assert out["ms_per_step_median"] > 0 and out["cpu_per_wall"] > 0

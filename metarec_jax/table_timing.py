@@ -1,0 +1,59 @@
+"""The table's meta-step, timed: one method's seeds vmapped as in the table.
+
+coldstart.train_method trains a row as runs.train_runs does; this builds the
+same step, states and per-seed batches, and times calls of the step alone
+(no validation), so a row's training time splits into steps x step time.
+"""
+
+import os
+import time
+
+import jax
+import numpy as np
+
+from metarec_jax import coldstart, methods, runs, train, zoo
+from metarec_jax.data import batching
+
+
+def time_method(config, preps: dict, name: str, steps: int) -> dict:
+  """ms per step (median of `steps` calls after one warm-up) and process
+  CPU time / wall time for method `name` over config.seeds (preps: seed ->
+  prep with item means)."""
+  c = coldstart.method_config(config, name)
+  seeds = list(c.seeds)
+  method = zoo.build(c, preps[seeds[0]])
+  hp = methods.hparams(c)
+  batch_runs = [runs.Run(preps[s], s, c.outer_lr, c.get("weight_decay", 0.0),
+                         hp, zoo.build(c, preps[s])) for s in seeds]
+  step_fn = runs.make_runs_step(method, runs.make_optimizer(1e-3, 0.0,
+                                                            c.clip_norm))
+  tables = runs.stack([jax.tree.map(np.asarray, r.prep.tables)
+                       for r in batch_runs])
+  hparams = runs.stack([r.hparams for r in batch_runs])
+  states = runs.init_states(method, batch_runs, c.clip_norm)
+  schedules = [train.Schedule(r.prep.tasks["train"], c.batch_size,
+                              c.data.buckets, r.seed) for r in batch_runs]
+
+  def batch(step):
+    parts = [s.batch(step) for s in schedules]
+    size = max(b.support_items.shape[1] for b in parts)
+    return runs.stack([batching.repad(b, size) for b in parts])
+
+  t0 = time.time()
+  states, m = step_fn(states, tables, batch(0), hparams)
+  jax.block_until_ready(m)
+  compile_s = time.time() - t0
+  walls, cpu0, t0 = [], os.times(), time.time()
+  for i in range(1, steps + 1):
+    b = batch(i)  # Built outside the timed call, as the table overlaps it.
+    t = time.time()
+    states, m = step_fn(states, tables, b, hparams)
+    jax.block_until_ready(m)
+    walls.append(time.time() - t)
+  cpu1, wall = os.times(), time.time() - t0
+  return {"ms_per_step_median": 1e3 * float(np.median(walls)),
+          "cpu_per_wall": (cpu1.user - cpu0.user + cpu1.system
+                           - cpu0.system) / wall,
+          "runs": len(batch_runs), "batch_size": c.batch_size,
+          "inner_steps": c.inner_steps, "buckets": list(c.data.buckets),
+          "first_call_s": compile_s, "steps_timed": steps}
