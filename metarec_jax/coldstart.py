@@ -43,14 +43,19 @@ def method_config(config, name: str) -> ml_collections.ConfigDict:
   return c
 
 
+def make_run(c, preps: dict, seed: int, member: int = 0) -> runs.Run:
+  """The run of data seed `seed` (its prep) and ensemble member `member`."""
+  return runs.Run(preps[seed], seed + ENSEMBLE_SEED_STRIDE * member,
+                  c.outer_lr, c.get("weight_decay", 0.0), methods.hparams(c),
+                  zoo.build(c, preps[seed]))
+
+
 def train_method(c, preps: dict, seeds, members: int = 1) -> dict:
   """Trains (seed, member) runs; returns {(seed, member): (params, record)}."""
   pairs = [(s, e) for s in seeds for e in range(members)]
   method = zoo.build(c, preps[seeds[0]])
   hp = methods.hparams(c)
-  make = lambda s, e: runs.Run(
-      preps[s], s + ENSEMBLE_SEED_STRIDE * e, c.outer_lr,
-      c.get("weight_decay", 0.0), hp, zoo.build(c, preps[s]))
+  make = lambda s, e: make_run(c, preps, s, e)
   groups = [pairs] if c.get("vmap_seeds", True) else [[p] for p in pairs]
   out, timing = {}, []
   for group in groups:

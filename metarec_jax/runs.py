@@ -60,8 +60,8 @@ class EarlyStop:
     improved = any_run_improved
     if self.on_mean:
       mean = float(np.mean(latest_maes))
-      improved, self.best_mean = mean < self.best_mean, min(mean,
-                                                            self.best_mean)
+      improved = mean < self.best_mean
+      self.best_mean = min(mean, self.best_mean)
     self.since_best = 0 if improved else self.since_best + 1
     return bool(self.patience) and self.since_best >= self.patience
 
@@ -108,6 +108,27 @@ def init_states(method, runs, clip_norm: float):
   return stack(states)
 
 
+def prepare(method, runs, config):
+  """(step_fn, stacked states, tables, hparams, batch(step)) for the runs.
+
+  batch(step) stacks each run's own batch for that step (train.Schedule),
+  padded to the largest support bucket among them.
+  """
+  optimizer = make_optimizer(1e-3, 0.0, config.clip_norm)  # State holds lr.
+  tables = stack([jax.tree.map(np.asarray, r.prep.tables) for r in runs])
+  hparams = stack([r.hparams for r in runs])
+  schedules = [train.Schedule(r.prep.tasks["train"], config.batch_size,
+                              config.data.buckets, r.seed) for r in runs]
+
+  def batch(step: int):
+    parts = [s.batch(step) for s in schedules]
+    size = max(b.support_items.shape[1] for b in parts)
+    return stack([batching.repad(b, size) for b in parts])
+
+  return (make_runs_step(method, optimizer),
+          init_states(method, runs, config.clip_norm), tables, hparams, batch)
+
+
 def train_runs(method, runs, config, log_prefix: str = "",
                drop_diverged: bool = False, stop_on_mean: bool = False
                ) -> dict:
@@ -123,24 +144,15 @@ def train_runs(method, runs, config, log_prefix: str = "",
   runs instead of whether any run improved (see the module docstring).
   """
   t0 = time.time()
-  optimizer = make_optimizer(1e-3, 0.0, config.clip_norm)  # State holds lr.
-  step_fn = make_runs_step(method, optimizer)
+  step_fn, states, tables, hparams, next_batch = prepare(method, runs, config)
   predict_fn = meta.make_predict(method)
-  tables = stack([jax.tree.map(np.asarray, r.prep.tables) for r in runs])
-  hparams = stack([r.hparams for r in runs])
-  states = init_states(method, runs, config.clip_norm)
-  schedules = [train.Schedule(r.prep.tasks["train"], config.batch_size,
-                              config.data.buckets, r.seed) for r in runs]
   records = [{"best_step": 0, "best_validation_mae": float("inf"),
               "history": []} for _ in runs]
   best = [jax.device_get(take(states.params, i)) for i in range(len(runs))]
   stopper = EarlyStop(config.get("patience", 0), stop_on_mean)
   done, t_compile = 0, None
   for step in range(config.num_steps):
-    parts = [s.batch(step) for s in schedules]
-    size = max(b.support_items.shape[1] for b in parts)
-    batch = stack([batching.repad(b, size) for b in parts])
-    states, m = step_fn(states, tables, batch, hparams)
+    states, m = step_fn(states, tables, next_batch(step), hparams)
     if t_compile is None:
       jax.block_until_ready(m)
       t_compile = time.time() - t0

@@ -1,8 +1,9 @@
 """The table's meta-step, timed: one method's seeds vmapped as in the table.
 
-coldstart.train_method trains a row as runs.train_runs does; this builds the
-same step, states and per-seed batches, and times calls of the step alone
-(no validation), so a row's training time splits into steps x step time.
+coldstart.train_method trains a row with runs.train_runs; this takes the
+same runs, step, states and per-seed batches (coldstart.make_run,
+runs.prepare) and times calls of the step alone (no validation), so a row's
+training time splits into steps x step time.
 """
 
 import os
@@ -11,8 +12,7 @@ import time
 import jax
 import numpy as np
 
-from metarec_jax import coldstart, methods, runs, train, zoo
-from metarec_jax.data import batching
+from metarec_jax import coldstart, runs, zoo
 
 
 def time_method(config, preps: dict, name: str, steps: int) -> dict:
@@ -21,23 +21,9 @@ def time_method(config, preps: dict, name: str, steps: int) -> dict:
   prep with item means)."""
   c = coldstart.method_config(config, name)
   seeds = list(c.seeds)
-  method = zoo.build(c, preps[seeds[0]])
-  hp = methods.hparams(c)
-  batch_runs = [runs.Run(preps[s], s, c.outer_lr, c.get("weight_decay", 0.0),
-                         hp, zoo.build(c, preps[s])) for s in seeds]
-  step_fn = runs.make_runs_step(method, runs.make_optimizer(1e-3, 0.0,
-                                                            c.clip_norm))
-  tables = runs.stack([jax.tree.map(np.asarray, r.prep.tables)
-                       for r in batch_runs])
-  hparams = runs.stack([r.hparams for r in batch_runs])
-  states = runs.init_states(method, batch_runs, c.clip_norm)
-  schedules = [train.Schedule(r.prep.tasks["train"], c.batch_size,
-                              c.data.buckets, r.seed) for r in batch_runs]
-
-  def batch(step):
-    parts = [s.batch(step) for s in schedules]
-    size = max(b.support_items.shape[1] for b in parts)
-    return runs.stack([batching.repad(b, size) for b in parts])
+  batch_runs = [coldstart.make_run(c, preps, s) for s in seeds]
+  step_fn, states, tables, hparams, batch = runs.prepare(
+      zoo.build(c, preps[seeds[0]]), batch_runs, c)
 
   t0 = time.time()
   states, m = step_fn(states, tables, batch(0), hparams)
