@@ -48,6 +48,30 @@ def expected_random_ndcg(ratings: np.ndarray, k: int) -> np.ndarray:
   return np.where(idcg > 0, edcg / np.where(idcg > 0, idcg, 1.0), 0.0)
 
 
+def ndcg_at_k_random_ties(ratings: np.ndarray, predictions: np.ndarray,
+                          k: int) -> np.ndarray:
+  """Per-user nDCG@k in expectation over random orders of tied predictions.
+
+  A diagnostic beside the protocol's pessimistic ndcg_at_k, not a
+  replacement: it shows how much of a score comes from tie-breaking. Items
+  a model predicts equal fill the positions their group spans in some
+  random order, so each of those positions holds the group's mean gain in
+  expectation. A constant predictor gets expected_random_ndcg; a predictor
+  without ties gets ndcg_at_k.
+  """
+  ratings = np.asarray(ratings, np.float64)
+  predictions = np.asarray(predictions, np.float64)
+  gain = 2.0 ** ratings - 1.0
+  same = predictions[..., :, None] == predictions[..., None, :]  # [U, Q, Q]
+  group_gain = (same * gain[..., None, :]).sum(-1) / same.sum(-1)
+  order = np.argsort(-predictions, axis=-1, kind="stable")
+  expected = np.take_along_axis(group_gain, order, axis=-1)[:, :k]
+  ideal = -np.sort(-gain, axis=-1)[:, :k]
+  disc = _discounts(expected.shape[1])
+  dcg, idcg = (expected * disc).sum(-1), (ideal * disc).sum(-1)
+  return np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1.0), 0.0)
+
+
 def compute_metrics(ratings: np.ndarray, predictions: np.ndarray,
                     random_ranking: bool = False) -> dict:
   """All metrics for one scenario. ratings, predictions: [users, Q]."""

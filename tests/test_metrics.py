@@ -53,3 +53,30 @@ def test_expected_random_ndcg_matches_enumeration():
             for perm in itertools.permutations(range(4))]
     assert metrics.expected_random_ndcg(y, k)[0] == pytest.approx(
         np.mean(vals))
+
+
+def test_random_tie_ndcg_matches_enumeration_of_tie_orders():
+  import itertools
+  # Items 0 and 2 tie on top, item 3 is alone, item 1 last.
+  y = np.array([[5.0, 1.0, 3.0, 2.0]])
+  p = np.array([[0.8, 0.1, 0.8, 0.5]])
+  for k in (1, 2, 3):
+    # Both orders of the tied pair, each scored without ties.
+    vals = [metrics.ndcg_at_k(y, q, k)[0]
+            for q in (np.array([[0.9, 0.1, 0.8, 0.5]]),
+                      np.array([[0.8, 0.1, 0.9, 0.5]]))]
+    assert metrics.ndcg_at_k_random_ties(y, p, k)[0] == pytest.approx(
+        np.mean(vals))
+  # Hand value at k = 1: the top position holds gain (31 + 7) / 2.
+  assert metrics.ndcg_at_k_random_ties(y, p, 1)[0] == pytest.approx(19 / 31)
+  # Pessimistic puts the 3 first: strictly below the expectation.
+  assert metrics.ndcg_at_k(y, p, 1)[0] == pytest.approx(7 / 31)
+  # A constant predictor gets the random-ranking expectation.
+  const = np.zeros((1, 4))
+  for k in (1, 3):
+    assert metrics.ndcg_at_k_random_ties(y, const, k)[0] == pytest.approx(
+        metrics.expected_random_ndcg(y, k)[0])
+  # Without ties it is the plain nDCG.
+  q = np.array([[0.4, 0.3, 0.9, 0.1]])
+  assert metrics.ndcg_at_k_random_ties(y, q, 3)[0] == pytest.approx(
+      metrics.ndcg_at_k(y, q, 3)[0])
