@@ -75,8 +75,15 @@ def report(workdir, k: int = 3) -> dict:
   """{"k", "random_floor": {S: mean}, "rows": {row: {S: {"pessimistic",
   "random_ties", "tie_dependent": summaries over seeds}}}}; rows ordered
   by validation MAE."""
-  with open(pathlib.Path(workdir) / "table.json") as f:
-    table = json.load(f)
+  path = pathlib.Path(workdir) / "table.json"
+  try:
+    with open(path) as f:
+      table = json.load(f)
+  except FileNotFoundError:
+    raise DataError(f"{path}: not found; is {workdir} a reproduce_table.py "
+                    "workdir?") from None
+  except json.JSONDecodeError as e:
+    raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
   key = f"ndcg@{k}"
   out = {"k": k, "rows": {}, "random_floor": {
       s: table["floors"]["random"][s][key]["mean"]

@@ -31,8 +31,10 @@ def main(argv):
   os.makedirs(out, exist_ok=True)
   evaluate.write_json(os.path.join(out, "ties.json"), rep)
   text = tie_report.markdown(rep, _TITLE.value)
-  with open(os.path.join(out, "ties.md"), "w") as f:
+  md = os.path.join(out, "ties.md")
+  with open(md + ".tmp", "w") as f:
     f.write(text)
+  os.replace(md + ".tmp", md)
   print(text)
 
 

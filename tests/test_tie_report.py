@@ -65,3 +65,11 @@ def test_bad_line_is_named(tmp_path):
   path.write_text("user,item,rating,prediction\n")
   with pytest.raises(DataError, match=r"predictions_warm.csv:1: header"):
     tie_report.read_predictions(path)
+
+
+def test_workdir_without_table_is_named(tmp_path):
+  with pytest.raises(DataError, match=r"table.json: not found"):
+    tie_report.report(tmp_path)
+  (tmp_path / "table.json").write_text("{\n oops")
+  with pytest.raises(DataError, match=r"table.json:2: not valid JSON"):
+    tie_report.report(tmp_path)
