@@ -127,10 +127,7 @@ def write_table(workdir: str, results: dict, floor_res, config,
                          config.get("validation_k_shots", ()))
   evaluate.write_json(os.path.join(workdir, "table.json"), table)
   md = tables.markdown(table, f"Cold-start table: {config.data.name}")
-  with open(os.path.join(workdir, "table.md.tmp"), "w") as f:
-    f.write(md)
-  os.replace(os.path.join(workdir, "table.md.tmp"),
-             os.path.join(workdir, "table.md"))
+  evaluate.write_text(os.path.join(workdir, "table.md"), md)
   return table
 
 

@@ -72,12 +72,16 @@ def round_floats(tree, digits: int = 6):
   return tree
 
 
-def write_json(path: str, obj) -> None:
+def write_text(path: str, text: str) -> None:
+  """Writes through a temporary file: a crash never leaves half a file."""
   tmp = path + ".tmp"
   with open(tmp, "w") as f:
-    json.dump(obj, f, indent=1, sort_keys=True)
-    f.write("\n")
+    f.write(text)
   os.replace(tmp, path)
+
+
+def write_json(path: str, obj) -> None:
+  write_text(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
 
 def split_manifest(prep) -> dict:

@@ -5,7 +5,6 @@ r"""Meta-step speed benchmark; writes JSON and prints a short table.
 The ML-1M case needs METAREC_ML1M_DIR (or --config.ml1m_dir).
 """
 
-import json
 import os
 import sys
 
@@ -14,7 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags
 
-from metarec_jax import benchmark
+from metarec_jax import benchmark, evaluate
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Benchmark config.")
@@ -25,10 +24,7 @@ flags.mark_flags_as_required(["config", "out"])
 def main(argv):
   del argv
   result = benchmark.run_all(FLAGS.config)
-  tmp = FLAGS.out + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(result, f, indent=1, sort_keys=True)
-  os.replace(tmp, FLAGS.out)
+  evaluate.write_json(FLAGS.out, result)
   print(benchmark.table(result))
 
 

@@ -40,10 +40,7 @@ def main(argv):
   out = _OUT.value or _ROOT.value[0]
   os.makedirs(out, exist_ok=True)
   evaluate.write_json(os.path.join(out, "table.json"), table)
-  tmp = os.path.join(out, "table.md.tmp")
-  with open(tmp, "w") as f:
-    f.write(text)
-  os.replace(tmp, os.path.join(out, "table.md"))
+  evaluate.write_text(os.path.join(out, "table.md"), text)
   print(text)
 
 

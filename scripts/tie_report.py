@@ -31,10 +31,7 @@ def main(argv):
   os.makedirs(out, exist_ok=True)
   evaluate.write_json(os.path.join(out, "ties.json"), rep)
   text = tie_report.markdown(rep, _TITLE.value)
-  md = os.path.join(out, "ties.md")
-  with open(md + ".tmp", "w") as f:
-    f.write(text)
-  os.replace(md + ".tmp", md)
+  evaluate.write_text(os.path.join(out, "ties.md"), text)
   print(text)
 
 

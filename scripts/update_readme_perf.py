@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 
-from metarec_jax import benchmark
+from metarec_jax import benchmark, evaluate
 
 flags.DEFINE_string("bench", None, "Benchmark JSON written by benchmark.py.")
 flags.DEFINE_string("readme", "README.md", "README to update in place.")
@@ -32,10 +32,7 @@ def main(argv):
   head, rest = text.split(START, 1)
   _, tail = rest.split(END, 1)
   body = benchmark.markdown(result, FLAGS.bench)
-  tmp = FLAGS.readme + ".tmp"
-  with open(tmp, "w") as f:
-    f.write(f"{head}{START}\n{body}\n{END}{tail}")
-  os.replace(tmp, FLAGS.readme)
+  evaluate.write_text(FLAGS.readme, f"{head}{START}\n{body}\n{END}{tail}")
 
 
 if __name__ == "__main__":
