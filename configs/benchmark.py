@@ -10,6 +10,8 @@ order in effect.
 
 import ml_collections
 
+from configs import melu
+
 
 def _case(dataset, inner_steps=5, first_order=False, batch_size=32,
           python_loop=False):
@@ -24,6 +26,9 @@ def _case(dataset, inner_steps=5, first_order=False, batch_size=32,
 
 def get_config(arg: str = "full") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
+  # Each case's config starts from the dataset's base config.
+  c.bases = ml_collections.ConfigDict(
+      {d: melu.get_config(d) for d in ("ml100k", "ml1m")})
   c.cases = ml_collections.ConfigDict({
       "melu_ref_ml100k_5step": _case("ml100k"),
       "melu_ref_ml100k_5step_fo": _case("ml100k", first_order=True),

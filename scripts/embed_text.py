@@ -6,16 +6,9 @@ writes float32 [lines, hidden] (all-MiniLM-L6-v2 by default: hidden 384,
 rows unit-norm). Exit code 2 if the input is not valid UTF-8.
 """
 
-import os
-import sys
-
-# Run from a checkout without installing, like the other scripts.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
-from absl import logging
 
+from metarec_jax.core import cli
 from metarec_jax.text import encode
 
 _INPUT = flags.DEFINE_string("input", None, "Text file, one text per line.")
@@ -29,13 +22,9 @@ flags.mark_flags_as_required(["input", "output"])
 
 def main(argv):
   del argv
-  try:
-    encode.embed_file(_INPUT.value, _OUTPUT.value, _MODEL_DIR.value,
-                      _BATCH_SIZE.value)
-  except encode.TextFileError as e:
-    logging.error("%s", e)
-    sys.exit(2)
+  encode.embed_file(_INPUT.value, _OUTPUT.value, _MODEL_DIR.value,
+                    _BATCH_SIZE.value)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, config_flags=())

@@ -8,14 +8,10 @@ cached in $METAREC_CACHE_DIR (default ~/.cache/metarec_jax), so later runs and
 the tests need no network.
 """
 
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import flags, logging
 
-from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
-
-from metarec_jax.data import assets
+from metarec_jax.core import assets, cli
 
 flags.DEFINE_bool("minilm", True, "Also fetch the MiniLM text encoder.")
 FLAGS = flags.FLAGS
@@ -31,4 +27,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, config_flags=())

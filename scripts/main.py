@@ -1,20 +1,21 @@
-r"""Meta-trains a method, selects on validation users, evaluates 4 scenarios.
+r"""Trains any registered method, selects on validation users, evaluates the
+four cold-start scenarios, and prints the table with the floors beside it.
 
-  python scripts/main.py --config=configs/melu.py:ml100k --workdir=/tmp/melu
+  python scripts/main.py --config=configs/selected.py:ml100k --workdir=W
+  python scripts/main.py --config=configs/melu.py:ml100k \
+    --config.method=mamo --config.model.residual=True --workdir=W
 
 Writes results.json, predictions_<scenario>.csv, split.json, timing.json,
-TensorBoard events and checkpoints into --workdir; prints the table.
+params/ (what scripts/recommend.py serves), checkpoints/ (a rerun resumes)
+and tensorboard/ into --workdir.
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
+from absl import flags
 from ml_collections import config_flags
 
-from metarec_jax import cli, compile_cache, report, sharding, train
+from metarec_jax.core import cli, compile_cache, workdir
+from metarec_jax.experiments import report
+from metarec_jax.train import experiment, sharding
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Experiment config file.",
@@ -28,16 +29,15 @@ flags.DEFINE_bool("distributed", False,
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-@cli.exit_on_bad_input
 def main(argv):
   del argv
   compile_cache.enable()
   if FLAGS.distributed:
     sharding.initialize_distributed()
-  with cli.claim_workdir(FLAGS.workdir, FLAGS.overwrite):
-    results = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  with workdir.claim(FLAGS.workdir, FLAGS.overwrite):
+    results = experiment.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   print(report.results_table(results, FLAGS.config.method))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -6,22 +6,18 @@ adaptation curve when the workdir has curve.json.
 Writes W/training.png (and W/adaptation_curve.png); prints their paths.
 """
 
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import flags
 
-from absl import app, flags  # pylint: disable=g-import-not-at-top
-
-from metarec_jax import cli, plots
-from metarec_jax.data.sources import DataError
+from metarec_jax.core import cli
+from metarec_jax.core.errors import DataError
+from metarec_jax.experiments import plots
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A training workdir.")
 flags.mark_flags_as_required(["workdir"])
 
 
-@cli.exit_on_bad_input
 def main(argv):
   del argv
   try:
@@ -32,4 +28,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, config_flags=())

@@ -1,31 +1,36 @@
-r"""Top-k items for a new user (or many) from a trained run.
+r"""Top-k items for a user (or many) from any trained run.
 
-  python scripts/recommend.py --workdir=workdirs/melu_ml100k \
-    --ratings=my_ratings.csv --k=10 [--format=json]
+  python scripts/recommend.py --workdir=W --ratings=my_ratings.csv --k=10
+  python scripts/recommend.py --workdir=TABLE/runs/finetune/seed0 \
+    --ratings=my_ratings.json --k=5 --format=json
   python scripts/recommend.py --workdir=W --benchmark
 
---ratings: CSV `item_id,rating` (one user; a header alone: the prior) or
-`user_id,item_id,rating` (several users), or JSON (see
-metarec_jax/serving_io.py). Prints a table, or JSON
-{"items": [{"item_id", "score"}, ...]} (batch: {"users": {id: {"items"}}}).
---benchmark prints p50/p99 latency of adapt + rank for 1 and 64 users.
-Bad input exits with code 2 and one message naming the file and line.
+--workdir: a finished scripts/main.py workdir or a table's
+runs/<row>/seed<s>. --ratings: CSV `item_id,rating` (one user; a header
+alone: the prior) or `user_id,item_id,rating` (several users), or JSON (see
+metarec_jax/serving/ratings_input.py). --user_id: a user of the training
+data, whose side features (age, gender, ...) are then used; by default the
+user is new and has none. Prints a table, or JSON {"items": [{"item_id",
+"score"}, ...]} (batch: {"users": {id: {"items"}}}). --benchmark prints
+p50/p99 latency of adapt + rank for 1 and 64 users. Bad input exits with
+code 2 and one message naming the file and line.
 """
 
 import json
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import flags, logging
 
-from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
-
-from metarec_jax import cli, compile_cache, serving, serving_io
+from metarec_jax.core import cli, compile_cache
+from metarec_jax.core.errors import ServingError
+from metarec_jax.serving import latency, ratings_input, recommender
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "A finished run of scripts/main.py.")
+flags.DEFINE_string("workdir", None, "A finished run (main.py's workdir or a "
+                    "table's runs/<row>/seed<s>).")
 flags.DEFINE_string("ratings", None, "The user's ratings (CSV or JSON).")
 flags.DEFINE_integer("k", 10, "How many items to recommend.")
+flags.DEFINE_integer("user_id", None, "A user of the training data: use "
+                     "their side features (one user only).")
 flags.DEFINE_enum("format", "table", ["table", "json"], "Output format.")
 flags.DEFINE_bool("benchmark", False, "Measure latency instead.")
 flags.mark_flags_as_required(["workdir"])
@@ -41,20 +46,23 @@ def _json_items(items) -> dict:
   return {"items": [{"item_id": i, "score": round(s, 4)} for i, s in items]}
 
 
-@cli.exit_on_bad_input
 def main(argv):
   del argv
   compile_cache.enable()
-  logging.set_verbosity(logging.WARNING)  # stdout is the answer; keep stderr
+  logging.set_verbosity(logging.WARNING)  # stdout is the answer.
   if not FLAGS.benchmark and not FLAGS.ratings:
-    raise serving.ServingError("--ratings=FILE is required (or --benchmark).")
-  rec = serving.Recommender.load(FLAGS.workdir)
+    raise ServingError("--ratings=FILE is required (or --benchmark).")
+  rec = recommender.Recommender.load(FLAGS.workdir)
   if FLAGS.benchmark:
-    print(json.dumps(serving.benchmark(rec, FLAGS.k), indent=1))
+    print(json.dumps(latency.benchmark(rec, FLAGS.k), indent=1))
     return
-  batch, users = serving_io.read(FLAGS.ratings, rec.rating_range,
-                                 known_items=rec.item_ids)
-  out = rec.recommend(users or {"": []}, FLAGS.k, source=FLAGS.ratings)
+  batch, users = ratings_input.read(FLAGS.ratings, rec.rating_range,
+                                    known_items=rec.item_ids)
+  if batch and FLAGS.user_id is not None:
+    raise ServingError("--user_id names one user; the ratings file holds "
+                       "several (user_id,item_id,rating).")
+  out = rec.recommend(users or {"": []}, FLAGS.k, source=FLAGS.ratings,
+                      user_ids={"": FLAGS.user_id})
   if FLAGS.format == "json":
     obj = ({"users": {u: _json_items(v) for u, v in out.items()}} if batch
            else _json_items(out[""]))
@@ -65,4 +73,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, config_flags=())

@@ -4,33 +4,37 @@ r"""Every method and floor with 5 seeds: table.json, table.md, curve.
     --config=configs/tables/coldstart.py:ml100k --workdir=W
 
 Writes W/table.json, W/table.md, W/timing.json, W/curve.{json,png} and
-W/runs/<method>/seed<s>/ (results.json, predictions_*.csv); prints table.md.
+W/runs/<row>/seed<s>/ (params/, results.json, predictions_*.csv): every run
+serves with scripts/recommend.py. A rerun on the same workdir resumes
+(finished rows are read back); --overwrite starts over. Prints table.md.
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags  # pylint: disable=g-import-not-at-top
+from absl import flags
 from ml_collections import config_flags
 
-from metarec_jax import cli, coldstart, compile_cache, tables
+from metarec_jax.core import cli, compile_cache, workdir
+from metarec_jax.experiments import coldstart, tables
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Table config file.",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Where the table and runs go.")
+flags.DEFINE_bool("overwrite", False, "Remove the workdir's runs and table "
+                  "first instead of resuming.")
 flags.mark_flags_as_required(["config", "workdir"])
+OUTPUTS = ("runs", "table.json", "table.md", "timing.json", "curve.json",
+           "curve.png")
 
 
-@cli.exit_on_bad_input
 def main(argv):
   del argv
   compile_cache.enable()
-  table = coldstart.reproduce(FLAGS.config, FLAGS.workdir)
+  with workdir.claim(FLAGS.workdir, finished=None):
+    if FLAGS.overwrite:
+      workdir.remove(FLAGS.workdir, OUTPUTS)
+    table = coldstart.reproduce(FLAGS.config, FLAGS.workdir)
   print(tables.markdown(table, FLAGS.config.data.name))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -11,14 +11,11 @@ table.md.
 Only seeds every row has finished are used. Exit code 2 on bad input.
 """
 
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import flags
 
-from absl import app, flags  # pylint: disable=g-import-not-at-top
-
-from metarec_jax import cli, evaluate, results_table, tables
+from metarec_jax.core import cli, io
+from metarec_jax.experiments import results_table, tables
 
 _ROOT = flags.DEFINE_list("root", None, "Folders of runs, comma-separated.")
 _OUT = flags.DEFINE_string("out", "", "Where table.json/md go (default: the "
@@ -32,17 +29,16 @@ _REPLACE = flags.DEFINE_bool(
 flags.mark_flags_as_required(["root"])
 
 
-@cli.exit_on_bad_input
 def main(argv):
   del argv
   table = results_table.build(_ROOT.value, _ROWS.value, _REPLACE.value)
   text = tables.markdown(table, _TITLE.value)
   out = _OUT.value or _ROOT.value[0]
   os.makedirs(out, exist_ok=True)
-  evaluate.write_json(os.path.join(out, "table.json"), table)
-  evaluate.write_text(os.path.join(out, "table.md"), text)
+  io.write_json(os.path.join(out, "table.json"), table)
+  io.write_text(os.path.join(out, "table.md"), text)
   print(text)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, config_flags=())

@@ -6,36 +6,34 @@ r"""Sweeps one method's hyperparameters; selects on validation users only.
 The grid is config.sweep (override e.g. --config.sweep.inner_lr="(0.05,
 0.1)"). Traced floats are vmapped in one computation per static group.
 Writes W/sweep.json; copy its "override" into configs/tables/tuned.py with
-the command.
+the command. A rerun on the same workdir resumes.
 """
 
 import json
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags  # pylint: disable=g-import-not-at-top
+from absl import flags
 from ml_collections import config_flags
 
-from metarec_jax import cli, compile_cache, sweep
+from metarec_jax.core import cli, compile_cache, workdir
+from metarec_jax.experiments import sweep
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Table config file.",
                                 lock_config=True)
-flags.DEFINE_string("method", None, "Method key (metarec_jax/zoo.py).")
+flags.DEFINE_string("method", None, "Method name (metarec_jax/meta/"
+                    "registry.py).")
 flags.DEFINE_string("workdir", None, "Where sweep.json goes.")
 flags.mark_flags_as_required(["config", "method", "workdir"])
 
 
-@cli.exit_on_bad_input
 def main(argv):
   del argv
   compile_cache.enable()
-  out = sweep.run_sweep(FLAGS.config, FLAGS.method, FLAGS.workdir)
+  with workdir.claim(FLAGS.workdir, finished="sweep.json"):
+    out = sweep.run_sweep(FLAGS.config, FLAGS.method, FLAGS.workdir)
   print(json.dumps({"best": out["best"], "override": out["override"]},
                    indent=1))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -12,19 +12,15 @@ Prints and writes ms per step (median) and process CPU time / wall time
 steps_run x this, plus validation.
 """
 
-import json
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags  # pylint: disable=g-import-not-at-top
+from absl import flags
 import jax
 from ml_collections import config_flags
 
-from metarec_jax import cli, compile_cache, table_timing
+from metarec_jax.core import cli, compile_cache, io
 from metarec_jax.data import pipeline
-from metarec_jax.meta import residual
+from metarec_jax.experiments import table_timing
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Table config file.",
@@ -35,14 +31,11 @@ flags.DEFINE_string("out", "", "Optional JSON output path.")
 flags.mark_flags_as_required(["config"])
 
 
-@cli.exit_on_bad_input
 def main(argv):
   del argv
   compile_cache.enable()
   config = FLAGS.config
   preps = {s: pipeline.prepare(config.data, s) for s in config.seeds}
-  for prep in preps.values():
-    residual.add_item_means(prep)
   out = {"dataset": config.data.name, "backend": jax.default_backend(),
          "cpus": os.cpu_count(), "methods": {}}
   for name in FLAGS.methods:
@@ -53,9 +46,8 @@ def main(argv):
           f"({r['runs']} runs x {r['batch_size']} tasks), CPU/wall "
           f"{r['cpu_per_wall']:.2f}", flush=True)
   if FLAGS.out:
-    with open(FLAGS.out, "w") as f:
-      json.dump(out, f, indent=1)
+    io.write_json(FLAGS.out, out)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -7,14 +7,11 @@ OUT/ties.md (OUT: --out, else W) and prints ties.md. Exit code 2 on bad
 input.
 """
 
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import flags
 
-from absl import app, flags  # pylint: disable=g-import-not-at-top
-
-from metarec_jax import cli, evaluate, tie_report
+from metarec_jax.core import cli, io
+from metarec_jax.experiments import tie_report
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A reproduce_table workdir.")
 _K = flags.DEFINE_integer("k", 3, "nDCG cut-off.")
@@ -23,17 +20,16 @@ _TITLE = flags.DEFINE_string("title", "", "Title of ties.md.")
 flags.mark_flags_as_required(["workdir"])
 
 
-@cli.exit_on_bad_input
 def main(argv):
   del argv
   rep = tie_report.report(_WORKDIR.value, _K.value)
   out = _OUT.value or _WORKDIR.value
   os.makedirs(out, exist_ok=True)
-  evaluate.write_json(os.path.join(out, "ties.json"), rep)
+  io.write_json(os.path.join(out, "ties.json"), rep)
   text = tie_report.markdown(rep, _TITLE.value)
-  evaluate.write_text(os.path.join(out, "ties.md"), text)
+  io.write_text(os.path.join(out, "ties.md"), text)
   print(text)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, config_flags=())

@@ -6,14 +6,11 @@ The section lies between `<!-- perf:start -->` and `<!-- perf:end -->`.
 """
 
 import json
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import flags
 
-from absl import app, flags  # pylint: disable=g-import-not-at-top
-
-from metarec_jax import benchmark, evaluate
+from metarec_jax.core import cli, io
+from metarec_jax.experiments import benchmark
 
 flags.DEFINE_string("bench", None, "Benchmark JSON written by benchmark.py.")
 flags.DEFINE_string("readme", "README.md", "README to update in place.")
@@ -32,9 +29,9 @@ def main(argv):
   head, rest = text.split(START, 1)
   _, tail = rest.split(END, 1)
   body = benchmark.markdown(result, FLAGS.bench)
-  evaluate.write_text(FLAGS.readme, f"{head}{START}\n{body}\n{END}{tail}")
+  io.write_text(FLAGS.readme, f"{head}{START}\n{body}\n{END}{tail}")
 
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("bench")
-  app.run(main)
+  cli.run(main, config_flags=())

@@ -1,12 +1,9 @@
 """Shared fixtures: the small real dataset, prepared once per session."""
 
 import os
-import sys
 import tempfile
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # One persistent compilation cache for the session, in a fresh folder (never
 # the user's): tests that build the same step on the same shapes, and the
@@ -14,7 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # instead of compiling again. It changes no result: the same executable runs.
 os.environ.setdefault("METAREC_COMPILE_CACHE",
                       tempfile.mkdtemp(prefix="metarec_test_xla_"))
-from metarec_jax import compile_cache  # pylint: disable=g-import-not-at-top,wrong-import-position
+from metarec_jax.core import compile_cache  # pylint: disable=g-import-not-at-top,wrong-import-position
 compile_cache.enable()
 
 ML1M_DIR = os.environ.get("METAREC_ML1M_DIR", "")

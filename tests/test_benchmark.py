@@ -1,6 +1,6 @@
 """The benchmark's report formatting (timed cases: scripts/benchmark.py)."""
 
-from metarec_jax import benchmark
+from metarec_jax.experiments import benchmark
 
 
 def _result():

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from metarec_jax.data import assets
+from metarec_jax.core import assets
 from metarec_jax.text import bert
 from metarec_jax.text import encode
 from metarec_jax.text import weights

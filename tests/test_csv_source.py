@@ -10,7 +10,7 @@ import pytest
 
 from configs import melu as melu_config
 from metarec_jax.data import csv_source, pipeline, scenarios
-from metarec_jax.data.sources import DataError
+from metarec_jax.core.errors import DataError
 from tiny_run import csv_config, write_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import ML1M_DIR, needs_ml1m
-from metarec_jax.data import features, scenarios, sources
+from configs import melu
+from metarec_jax.core.errors import DataError
+from metarec_jax.data import features, pipeline, scenarios, sources
 from metarec_jax.data.scenarios import MAX_RATINGS, MIN_RATINGS, QUERY_SIZE
 
 
@@ -31,7 +33,7 @@ def _assert_no_leakage(prep):
     for items in t.support_items + list(t.query_items):
       assert not set(prep.items.ids[items]) & new_items
   for name in scenarios.SCENARIOS:
-    tasks = prep.tasks[name]
+    tasks = prep.test_tasks(name)
     users = set(uid(tasks))
     cold_users = name in ("user_cold", "user_item_cold")
     assert users <= set(s.new_users if cold_users else s.existing_users)
@@ -101,21 +103,21 @@ def test_taskset_k_shot_equals_making_the_tasks_with_k_shot(ml100k_raw):
 def test_with_k_shot_equals_preparing_with_k_shot(ml100k_prep):
   """The curve rebuilds only the scenarios; the tasks must be the ones a
   fresh prepare(k_shot=K) gives."""
-  from configs import melu  # pylint: disable=g-import-not-at-top
-  from metarec_jax.data import pipeline  # pylint: disable=g-import-not-at-top
   data = melu.get_config("ml100k,smoke").data
   data.use_tfds, data.k_shot = False, 5
   fresh = pipeline.prepare(data, seed=0)
   fast = pipeline.with_k_shot(ml100k_prep, 0, 5)
+  split = lambda p, name: (p.tasks[name] if name in p.tasks
+                           else p.test_tasks(name))
   for name in ("train", "validation") + scenarios.SCENARIOS:
-    a, b = fresh.tasks[name], fast.tasks[name]
+    a, b = split(fresh, name), split(fast, name)
     assert len(a) == len(b) > 0
     for f in ("users", "query_items", "query_ratings"):
       np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
     for x, y in zip(a.support_items, b.support_items):
       np.testing.assert_array_equal(x, y)
-  assert set(fast.tasks["warm"].support_sizes) == {5}
-  assert ml100k_prep.tasks["warm"].support_sizes.max() > 5  # Unchanged.
+  assert set(fast.test_tasks("warm").support_sizes) == {5}
+  assert ml100k_prep.test_tasks("warm").support_sizes.max() > 5  # Unchanged.
 
 
 def test_bad_ratings_name_file_and_line(tmp_path):
@@ -124,14 +126,12 @@ def test_bad_ratings_name_file_and_line(tmp_path):
   (folder / "u.data").write_text("1\t2\t3\t0\n1\t3\tfive\t0\n")
   (folder / "u.user").write_text("1|24|M|technician|85711\n")
   (folder / "u.item").write_text("")
-  with pytest.raises(sources.DataError, match=r"u.data:2: rating 'five'"):
+  with pytest.raises(DataError, match=r"u.data:2: rating 'five'"):
     sources.load_ml100k(str(folder))
 
 
 @needs_ml1m
 def test_ml1m_public_split_counts_and_no_leakage():
-  from configs import melu
-  from metarec_jax.data import pipeline
   raw = sources.load_ml1m(ML1M_DIR)
   counts = {k: len(v) for k, v in raw.fixed_split.items()}
   assert counts == {"pool": 585_366, "warm": 65_040, "user_cold": 153_744,

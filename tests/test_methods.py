@@ -1,5 +1,7 @@
-"""Every zoo method on toy shapes, and the properties each method promises."""
+"""Properties particular methods promise, on toy shapes (what every method
+promises is test_conformance.py's)."""
 
+import functools
 import types
 
 import jax
@@ -9,19 +11,21 @@ import pytest
 from flax import traverse_util
 
 from configs.tables import coldstart as table_config
-from metarec_jax import zoo
-from metarec_jax.meta import maml, step as meta
-from metarec_jax.types import TaskBatch
+from metarec_jax.core.types import TaskBatch
+from metarec_jax.meta import base, melu, registry, residual
+from metarec_jax.models.embeddings import task_inputs as melu_inputs
 
 T, S, Q, USERS, ITEMS = 3, 4, 3, 5, 7
-HP = {"inner_lr": np.float32(0.1)}
+HP = {"inner_lr": np.float32(0.1), "bias_prior": np.float32(0.0),
+      "support_prior": np.float32(0.0)}
 
 
 def toy_prep():
   rng = np.random.default_rng(0)
   tables = {"user": {"age": rng.integers(1, 4, (USERS, 1)).astype(np.int32)},
             "item": {"genre": rng.integers(0, 5, (ITEMS, 2)).astype(np.int32)},
-            "item_id": np.array([1, 2, 3, 4, 0, 0, 5], np.int32)}
+            "item_id": np.array([1, 2, 3, 4, 0, 0, 5], np.int32),
+            "item_mean": np.linspace(2.0, 4.5, ITEMS).astype(np.float32)}
   return types.SimpleNamespace(
       user_fields=(("age", 3),), item_fields=(("genre", 4),), num_item_ids=5,
       floor_stats=types.SimpleNamespace(global_mean=3.5), tables=tables)
@@ -53,53 +57,34 @@ def toy_config(method: str, inner_steps: int = 2):
 
 def build(method: str, inner_steps: int = 2):
   prep = toy_prep()
-  return zoo.build(toy_config(method, inner_steps), prep), prep.tables
+  return registry.build(toy_config(method, inner_steps), prep), prep.tables
 
 
-# melu and melu_fo are maml.GradientMeta, covered by test_train.py.
-@pytest.mark.parametrize("name", [m for m in zoo.METHODS
-                                  if m not in ("melu", "melu_fo")])
-def test_forward_and_meta_step(name):
-  method, tables = build(name)
-  opt = meta.make_optimizer(1e-2, 10.0)
-  state = meta.init_state(method, opt, tables, jax.random.key(0))
-  before = jax.tree.map(np.array, state.params)
-  batch = toy_batch()
-  pred = meta.make_predict(method)(state.params, tables, batch, HP)
-  assert pred.shape == (T, Q) and np.all(np.isfinite(pred))
-  state, m = meta.make_meta_step(method, opt)(state, tables, batch, HP)
-  assert np.isfinite(float(m["loss"])) and float(m["grad_norm"]) > 0
-  moved = jax.tree.map(lambda a, b: bool(np.any(a != b)), before,
-                       jax.device_get(state.params))
-  assert any(jax.tree.leaves(moved))
+def predict(method, params, tables, batch, hparams=HP):
+  return jax.jit(functools.partial(base.adapted_predictions, method))(
+      params, tables, batch, hparams)
 
 
-def test_padding_task_does_not_change_the_loss():
-  method, tables = build("fomaml")
-  params = method.init(jax.random.key(1), tables)
-  batch = toy_batch()
-  other = batch.replace(query_ratings=batch.query_ratings.copy())
-  other.query_ratings[2] += 3.0  # Task 2 is padding (task_mask 0).
-  rng = jax.random.key(2)
-  assert float(method.loss(params, tables, batch, rng, HP)) == pytest.approx(
-      float(method.loss(params, tables, other, rng, HP)), rel=1e-6)
+def loss(method, params, tables, batch, rng, hparams=HP):
+  return jax.jit(lambda *a: method.meta_loss(*a)[0])(params, tables, batch,
+                                                      rng, hparams)
 
 
 def test_metasgd_rates_receive_gradients():
   method, tables = build("metasgd")
   params = method.init(jax.random.key(0), tables)
-  grads = jax.grad(method.loss)(params, tables, toy_batch(),
-                                jax.random.key(1), HP)
+  grads = jax.jit(jax.grad(lambda p: method.meta_loss(
+      p, tables, toy_batch(), jax.random.key(1), HP)[0]))(params)
   flat = traverse_util.flatten_dict(grads["inner_rates"])
   assert set(k[0] for k in flat) == {"decision"}
   assert all(float(jnp.abs(g).sum()) > 0 for g in flat.values())
   # The rates are the ones used: with rates 0 the inner loop does nothing.
   zero = {**params, "inner_rates": jax.tree.map(jnp.zeros_like,
                                                 params["inner_rates"])}
-  no_adapt = maml.GradientMeta(method.model, 0, True)
+  no_adapt = melu.MeLU(method.model, 0, True)
   np.testing.assert_allclose(
-      method.predict(zero, tables, toy_batch(), HP),
-      no_adapt.predict(params, tables, toy_batch(), HP), rtol=1e-6)
+      predict(method, zero, tables, toy_batch()),
+      predict(no_adapt, params, tables, toy_batch()), rtol=1e-6)
 
 
 def test_tanp_has_no_inner_gradient_but_reads_the_support():
@@ -110,14 +95,17 @@ def test_tanp_has_no_inner_gradient_but_reads_the_support():
   params["decoder"]["film1"]["kernel"] = jax.random.normal(
       jax.random.key(3), film.shape)
   batch = toy_batch()
-  pred = method.predict(params, tables, batch, {"inner_lr": np.float32(0.0)})
-  huge = method.predict(params, tables, batch, {"inner_lr": np.float32(1e3)})
+  pred = predict(method, params, tables, batch,
+                 {**HP, "inner_lr": np.float32(0.0)})
+  huge = predict(method, params, tables, batch,
+                 {**HP, "inner_lr": np.float32(1e3)})
   np.testing.assert_array_equal(pred, huge)  # No rate, so no inner step.
   flipped = batch.replace(support_ratings=(6.0 - batch.support_ratings)
                           * batch.support_mask)
-  assert np.max(np.abs(method.predict(params, tables, flipped, HP)
+  assert np.max(np.abs(predict(method, params, tables, flipped)
                        - pred)) > 1e-4
-  jaxpr = str(jax.make_jaxpr(method.predict)(params, tables, batch, HP))
+  jaxpr = str(jax.make_jaxpr(lambda p: base.adapted_predictions(
+      method, p, tables, batch, HP))(params))
   assert "scan" not in jaxpr  # No inner loop at all.
 
 
@@ -126,22 +114,55 @@ def test_finetune_with_zero_steps_equals_global():
   glob, _ = build("global")
   params = glob.init(jax.random.key(0), tables)
   batch = toy_batch()
-  np.testing.assert_array_equal(ft0.predict(params, tables, batch, HP),
-                                glob.predict(params, tables, batch, HP))
+  np.testing.assert_array_equal(predict(ft0, params, tables, batch),
+                                predict(glob, params, tables, batch))
   ft3, _ = build("finetune", inner_steps=3)
-  assert np.max(np.abs(ft3.predict(params, tables, batch, HP)
-                       - glob.predict(params, tables, batch, HP))) > 1e-4
+  assert np.max(np.abs(predict(ft3, params, tables, batch)
+                       - predict(glob, params, tables, batch))) > 1e-4
 
 
 def test_untrained_mamo_is_melu():
   """Zero bias and fast-weight memories: the personalised start is theta."""
   mamo, tables = build("mamo")
   params = mamo.init(jax.random.key(0), tables)
-  melu = maml.GradientMeta(mamo.model, mamo.inner_steps, True)
-  base = {"embed": params["embed"], "decision": params["decision"]}
-  np.testing.assert_allclose(mamo.predict(params, tables, toy_batch(), HP),
-                             melu.predict(base, tables, toy_batch(), HP),
+  plain = melu.MeLU(mamo.model, mamo.inner_steps, True, gram=False)
+  shared = {"embed": params["embed"], "decision": params["decision"]}
+  np.testing.assert_allclose(predict(mamo, params, tables, toy_batch()),
+                             predict(plain, shared, tables, toy_batch()),
                              rtol=1e-5)
+
+
+def test_mamo_reads_both_memories_by_attention():
+  """Known answer with nonzero memories and no inner step: the user's start
+  is theta - a^T M_B, its first kernel gains a^T M_UI, a = softmax(5 cos(p_u,
+  M_P)) on the user's profile embedding."""
+  mamo, tables = build("mamo", inner_steps=0)
+  params = mamo.init(jax.random.key(0), tables)
+  rng = np.random.default_rng(1)
+  memory = jax.tree.map(lambda x: jnp.asarray(rng.normal(size=x.shape),
+                                              jnp.float32), params["memory"])
+  params = {**params, "memory": memory}
+  batch = toy_batch()
+  got = np.asarray(predict(mamo, params, tables, batch))
+  emb = mamo.model.embed_all(params, tables)
+  for t in range(T):
+    p_u = np.asarray(emb.users[batch.user[t]])
+    keys = np.asarray(memory["keys"])
+    cos = keys @ p_u / (np.linalg.norm(keys, axis=1) * np.linalg.norm(p_u)
+                        + 1e-8)
+    a = np.exp(5 * cos) / np.exp(5 * cos).sum()
+    dec = jax.tree.map(lambda w, b: w - np.tensordot(a, b, 1),
+                       params["decision"], memory["bias"])
+    dec["fc1"]["kernel"] = dec["fc1"]["kernel"] + np.tensordot(
+        a, memory["fast"], 1)
+    x_q = np.asarray(jax.vmap(lambda u, q: melu_inputs(emb, u, q))(
+        batch.user, batch.query_items))[t]
+    want = mamo.model.decide({"decision": dec}, x_q)
+    np.testing.assert_allclose(got[t], want, rtol=1e-5, atol=1e-6)
+  # Zero memories give a different answer: the memories are read.
+  plain = np.asarray(predict(mamo, {**params, "memory": jax.tree.map(
+      jnp.zeros_like, memory)}, tables, batch))
+  assert np.abs(plain - got).max() > 1e-3
 
 
 def test_adapted_leaves_per_method():
@@ -164,9 +185,9 @@ def test_maml_inner_loop_moves_the_embeddings():
   maml_m, tables = build("maml")
   params = maml_m.init(jax.random.key(0), tables)
   batch = toy_batch()
-  dec_only = maml.GradientMeta(maml_m.model, maml_m.inner_steps, True)
-  a = maml_m.predict(params, tables, batch, HP)
-  b = dec_only.predict(params, tables, batch, HP)
+  dec_only = melu.MeLU(maml_m.model, maml_m.inner_steps, True, gram=False)
+  a = predict(maml_m, params, tables, batch)
+  b = predict(dec_only, params, tables, batch)
   assert np.max(np.abs(a - b)) > 1e-6
 
 
@@ -175,20 +196,19 @@ def test_residual_with_a_zero_model_is_the_item_mean_user_bias_floor(
     bias_prior):
   """bias_prior = 0 is the floor; > 0 shrinks the user bias (Koren 2008):
   sum of the support residuals over (K + bias_prior)."""
-  from metarec_jax.meta import residual  # pylint: disable=g-import-not-at-top
   c = toy_config("global")
   c.model.residual = True
   prep = toy_prep()
-  item_mean = np.linspace(2.0, 4.5, ITEMS).astype(np.float32)
-  tables = {**prep.tables, "item_mean": item_mean}
-  method = zoo.build(c, prep)
+  tables = prep.tables
+  item_mean = tables["item_mean"]
+  method = registry.build(c, prep)
   assert isinstance(method, residual.Residual)
   params = method.init(jax.random.key(0), tables)
   params["decision"]["out"] = jax.tree.map(jnp.zeros_like,
                                            params["decision"]["out"])
   batch = toy_batch()
   hp = {**HP, "bias_prior": np.float32(bias_prior)}
-  pred = np.asarray(method.predict(params, tables, batch, hp))
+  pred = np.asarray(predict(method, params, tables, batch, hp))
   for t in range(T):
     n = int(batch.support_mask[t].sum())
     bias = np.sum(batch.support_ratings[t, :n]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from metarec_jax import metrics
+from metarec_jax.evaluation import metrics
 
 
 def test_mae_rmse_by_hand():

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from metarec_jax import plots, writers
+from metarec_jax.core import writers
+from metarec_jax.experiments import plots
 
 
 def _log(logdir, points):

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from metarec_jax import results_table, tables
-from metarec_jax.data.sources import DataError
+from metarec_jax.core.errors import DataError
+from metarec_jax.experiments import results_table, tables
 
 
 def write_run(root, row, seed, mae, floor_mae=1.0):

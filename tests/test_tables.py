@@ -3,7 +3,8 @@
 import numpy as np
 
 from configs.tables import coldstart as table_config
-from metarec_jax import coldstart, floors, tables
+from metarec_jax.evaluation import floors
+from metarec_jax.experiments import coldstart, tables
 from metarec_jax.data import scenarios
 
 
@@ -42,13 +43,13 @@ def test_method_config_applies_tuned_overrides():
 
 def _row(scenario_values):
   """{S: {metric: summary}} from {S: [per-seed MAE]} (other metrics 0.5)."""
-  from metarec_jax import tables as t  # pylint: disable=g-import-not-at-top
+  t = tables
   return {s: {m: t.summarise(v if m == "mae" else [0.5] * len(v))
               for m in t.METRICS} for s, v in scenario_values.items()}
 
 
 def test_text_effect_is_paired_by_seed():
-  from metarec_jax import tables as t  # pylint: disable=g-import-not-at-top
+  t = tables
   table = {"methods": {
       "melu": _row({"item_cold": [0.90, 0.92, 0.94]}),
       "melu_text": _row({"item_cold": [0.89, 0.91, 0.93]}),   # All better.

@@ -6,9 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from metarec_jax import metrics, tie_report
+from metarec_jax.core.errors import DataError
 from metarec_jax.data import scenarios
-from metarec_jax.data.sources import DataError
+from metarec_jax.evaluation import metrics
+from metarec_jax.experiments import tie_report
 
 RATINGS = np.array([[5.0, 1.0, 3.0, 2.0], [4.0, 4.0, 1.0, 2.0]])
 

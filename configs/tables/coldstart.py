@@ -11,10 +11,11 @@ Usage:
 Add `,text` for the item-text rows (melu_fo_text, finetune_text, content).
 
 Writes table.json, table.md, timing.json, curve.json/png and per-run files
-(see metarec_jax/coldstart.py). Every method shares configs/melu.py's data,
-model and schedule; `tuned` holds the per-method overrides chosen by
-scripts/sweep.py on validation users (see configs/tables/tuned.py for the
-sweep commands and their selected values).
+(see metarec_jax/experiments/coldstart.py); every run folder
+runs/<row>/seed<s> serves with scripts/recommend.py. Every method shares
+configs/melu.py's data, model and schedule; `tuned` holds the per-method
+overrides chosen by scripts/sweep.py on validation users (see
+configs/tables/tuned.py for the sweep commands and their selected values).
 """
 
 import ml_collections
@@ -31,8 +32,11 @@ METHODS = ("global", "finetune", "melu_fo", "anil", "tanp", "fomaml", "mamo",
 TEXT_METHODS = ("melu_fo_text", "finetune_text", "content")
 
 
+WORDS = ("ml100k", "ml1m", "smoke", "text")
+
+
 def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
-  args = set(arg.split(",")) if arg else set()
+  args = melu.parse_words(arg, WORDS)
   dataset = "ml1m" if "ml1m" in args else "ml100k"
   c = melu.get_config(",".join(sorted(args & {"ml100k", "ml1m", "smoke"})))
   c.methods = METHODS
@@ -41,24 +45,18 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   # One support bucket: five seeds' batches are padded to the largest of
   # them anyway, and each extra bucket is one more compile (~1 min here).
   c.data.buckets = (96,)
-  c.weight_decay = 0.0     # AdamW decoupled decay (traced per run).
   c.patience = 3           # Evaluations without a better validation MAE.
   # Residual models peak early on validation (ML-100K: 50-150 steps).
   c.num_steps = 200 if dataset == "ml100k" else 1000
   c.eval_every = 25 if dataset == "ml100k" else 100
-  c.model.input_dropout = 0.0  # On embedded features (non-adapted part).
-  # Residual to the item-mean + user-bias floor (meta/residual.py): every
-  # model starts AT the floor. False gives the papers' plain models.
+  # A checkpoint at every evaluation: a killed table resumes its row there.
+  c.checkpoint_every = c.eval_every
+  # Every model starts AT the item-mean + user-bias floor (meta/residual.py).
   c.model.residual = True
-  c.model.memory_slots = 3     # MAMO.
-  c.model.z_dim = 32           # TaNP.
-  c.model.clusters = 8         # TaNP.
-  c.kl_weight = 0.1
-  c.cluster_weight = 0.1
   c.ensemble_method = "melu_fo"  # Its seeds' members are averaged.
   c.ensemble_size = 3            # Init seeds per data seed (same split).
   c.curve_ks = (1, 3, 5, 10, 20, 40)
-  # The selection criterion (train.validation_mae: early stopping, sweeps
+  # The selection criterion (evaluation/selection.py: early stopping, sweeps
   # and the table's "Selected"): validation MAE averaged over the full
   # supports and the same validation tasks cut to each curve K. With full
   # supports only (ML-1M validation: median 30 support ratings; warm: 13),
@@ -93,7 +91,7 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
     c.tuned = {m: {k: v for k, v in o.items() if k != "num_steps"}
                for m, o in c.tuned.items()}
     c.num_steps = 6
-    c.eval_every = 3
+    c.eval_every = c.checkpoint_every = 3
     c.inner_steps = 2
     c.batch_size = 16
     # Evaluation is most of a smoke table's time (training is 6 steps):

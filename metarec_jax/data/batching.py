@@ -12,7 +12,7 @@ import numpy as np
 
 from metarec_jax.data.scenarios import QUERY_SIZE
 from metarec_jax.data.tasks import TaskSet
-from metarec_jax.types import TaskBatch
+from metarec_jax.core.types import TaskBatch
 
 DEFAULT_BUCKETS = (16, 32, 64, 96)
 

@@ -21,7 +21,8 @@ import os
 
 import numpy as np
 
-from metarec_jax.data.sources import DataError, Ratings, RawData
+from metarec_jax.core.errors import DataError
+from metarec_jax.data.sources import Ratings, RawData
 
 RATING_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
 TEXT_COLUMNS = ("title", "text")

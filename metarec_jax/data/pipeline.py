@@ -1,8 +1,12 @@
 """Raw files -> split -> feature tables -> task sets, stored through TFDS.
 
-`prepare(data_config, seed)` is the one entry point the trainer calls. The
+`prepare(data_config, seed)` is the one entry point every script calls. The
 prepared tasks are materialised once per data fingerprint as array_record
 files (tfds_builder.py) and read back with tfds.data_source.
+
+The four test scenarios are read through `Prepared.test_tasks(name)` only:
+training and selection use `tasks["train"]` and `tasks["validation"]`, and a
+test can make that accessor raise to prove nothing else reads them.
 """
 
 import dataclasses
@@ -14,12 +18,15 @@ import time
 from absl import logging
 import numpy as np
 
-from metarec_jax import floors
-from metarec_jax.data import assets, features, item_text, scenarios, sources
+from metarec_jax.core import assets
+from metarec_jax.core.errors import ConfigError, TestScenarioRead
+from metarec_jax.data import (csv_source, features, item_text, scenarios,
+                              sources, stats, tfds_builder)
 from metarec_jax.data.tasks import TaskSet
 
 TASK_FORMAT_VERSION = "tasks-v1"
-SPLITS = ("train", "validation") + scenarios.SCENARIOS
+FIT_SPLITS = ("train", "validation")
+SPLITS = FIT_SPLITS + scenarios.SCENARIOS
 
 
 @dataclasses.dataclass
@@ -29,25 +36,34 @@ class Prepared:
   split: scenarios.Split
   users: features.Vocab
   items: features.Vocab
-  tables: dict           # numpy: {"user": {f: [U, w]}, "item": {...}, "item_id": [I]}
+  # numpy: {"user": {f: [U, w]}, "item": {...}, "item_id": [I],
+  # "item_mean": [I] (meta-training item means), "item_text": [I, h]?}
+  tables: dict
   user_fields: tuple     # ((name, vocab_size), ...)
   item_fields: tuple
   num_item_ids: int      # existing items; id 0 = unknown
-  tasks: dict            # split name -> TaskSet
-  floor_stats: floors.FloorStats
+  tasks: dict            # "train", "validation" -> TaskSet
+  scenario_tasks: dict   # test scenario -> TaskSet; read via test_tasks()
+  floor_stats: stats.FloorStats
   rating_range: tuple
+
+  def test_tasks(self, name: str) -> TaskSet:
+    """One test scenario's tasks: for evaluation after training only."""
+    if name not in self.scenario_tasks:
+      raise TestScenarioRead(f"no test scenario {name!r}")
+    return self.scenario_tasks[name]
 
 
 def load_raw(data_config, seed: int = 0) -> sources.RawData:
   if data_config.name == "csv":
-    from metarec_jax.data import csv_source  # pylint: disable=g-import-not-at-top
     return csv_source.load(data_config, seed)
   if data_config.name == "ml100k":
     return sources.load_ml100k(data_config.get("path") or None)
   if data_config.name == "ml1m":
     path = data_config.get("path") or os.environ.get("METAREC_ML1M_DIR", "")
     return sources.load_ml1m(path)
-  raise ValueError(f"unknown dataset {data_config.name!r}")
+  raise ConfigError(f"--config.data.name={data_config.name!r}: unknown "
+                    "dataset; choose ml100k, ml1m or csv.")
 
 
 def fingerprint(data_config, seed: int) -> str:
@@ -57,7 +73,6 @@ def fingerprint(data_config, seed: int) -> str:
   key = json.dumps({"config": config, "seed": seed,
                     "version": TASK_FORMAT_VERSION}, sort_keys=True)
   if data_config.name == "csv":  # Your own files may change under one name.
-    from metarec_jax.data import csv_source  # pylint: disable=g-import-not-at-top
     key += json.dumps(csv_source.content_digest(data_config), sort_keys=True)
   return hashlib.sha256(key.encode()).hexdigest()[:16]
 
@@ -84,9 +99,8 @@ def with_k_shot(prep: "Prepared", seed: int, k_shot: int) -> "Prepared":
   """prep with its test scenarios rebuilt at support size k_shot: the same
   tasks prepare() gives for data.k_shot = k_shot, without reloading the
   files (k_shot changes no split, table or training task)."""
-  return dataclasses.replace(prep, tasks={
-      **prep.tasks,
-      **scenario_tasks(prep.split, prep.users, prep.items, seed, k_shot)})
+  return dataclasses.replace(prep, scenario_tasks=scenario_tasks(
+      prep.split, prep.users, prep.items, seed, k_shot))
 
 
 def prepare(data_config, seed: int) -> Prepared:
@@ -109,11 +123,12 @@ def prepare(data_config, seed: int) -> Prepared:
             "item": {k: t.values for k, t in item_tables.items()},
             "item_id": item_id}
   item_text.add_text_tables(tables, raw.item_text, items.ids, data_config)
+  floor_stats = stats.FloorStats(split.train_pool, items.index, len(items))
+  tables["item_mean"] = np.asarray(floor_stats.item_mean, np.float32)
 
   fp = fingerprint(data_config, seed)
   tasks = None
   if data_config.use_tfds:
-    from metarec_jax.data import tfds_builder  # pylint: disable=g-import-not-at-top
     data_dir = data_config.get("tfds_dir") or str(assets.cache_dir() / "tfds")
     if not tfds_builder.exists(data_dir, fp):
       tfds_builder.write_task_sets(
@@ -131,6 +146,8 @@ def prepare(data_config, seed: int) -> Prepared:
       name=raw.name, split=split, users=users, items=items, tables=tables,
       user_fields=tuple((k, t.vocab_size) for k, t in user_tables.items()),
       item_fields=tuple((k, t.vocab_size) for k, t in item_tables.items()),
-      num_item_ids=len(split.existing_items), tasks=tasks,
-      floor_stats=floors.FloorStats(train, items.index, len(items)),
+      num_item_ids=len(split.existing_items),
+      tasks={k: tasks[k] for k in FIT_SPLITS},
+      scenario_tasks={k: tasks[k] for k in scenarios.SCENARIOS},
+      floor_stats=floor_stats,
       rating_range=(float(train.rating.min()), float(train.rating.max())))

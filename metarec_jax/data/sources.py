@@ -16,7 +16,8 @@ from typing import Optional
 
 import numpy as np
 
-from metarec_jax.data import assets
+from metarec_jax.core import assets
+from metarec_jax.core.errors import DataError
 
 Tags = dict  # original id -> list[str] of categorical values
 
@@ -25,10 +26,6 @@ ML100K_GENRES = (
     "unknown Action Adventure Animation Children's Comedy Crime Documentary "
     "Drama Fantasy Film-Noir Horror Musical Mystery Romance Sci-Fi Thriller "
     "War Western").split()
-
-
-class DataError(ValueError):
-  """A data file is malformed; the message names the file and line."""
 
 
 @dataclasses.dataclass

@@ -18,26 +18,30 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from metarec_jax.meta import inner
-from metarec_jax.types import Params, PRNGKey, TaskBatch
+from metarec_jax.core.errors import ConfigError
+from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
+from metarec_jax.meta import base, inner
 
 
-def content_predict(text: jax.Array, task: TaskBatch, scale, temperature
-                    ) -> jax.Array:
-  """One task (unbatched fields): query predictions [Q].
-
-  text: [I, H] unit-norm item embeddings.
-  """
-  mask = task.support_mask
+def summarise_support(support: Support) -> dict:
+  """One task (unbatched): the user's mean and centred support ratings."""
+  mask = support.mask
   n = jnp.maximum(jnp.sum(mask), 1.0)
-  mean = jnp.sum(mask * task.support_ratings) / n
-  centred = (task.support_ratings - mean) * mask
-  sim = text[task.query_items] @ text[task.support_items].T  # [Q, S]
+  mean = jnp.sum(mask * support.ratings) / n
+  return {"items": support.items, "mask": mask, "mean": mean,
+          "centred": (support.ratings - mean) * mask}
+
+
+def content_predict(text: jax.Array, state: dict, query_items: jax.Array,
+                    scale, temperature) -> jax.Array:
+  """One task: query predictions [Q]. text: [I, H] unit-norm embeddings."""
+  mask = state["mask"]
+  sim = text[query_items] @ text[state["items"]].T  # [Q, S]
   # A finite fill, not -inf: an all-padding task (the batch's filler) then
   # gives uniform, masked-out weights instead of NaN in the backward pass.
   logits = jnp.where(mask[None, :] > 0, sim / temperature, -1e9)
   weights = jnp.where(mask[None, :] > 0, jax.nn.softmax(logits, -1), 0.0)
-  return mean + scale * (weights @ centred)
+  return state["mean"] + scale * (weights @ state["centred"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,25 +58,32 @@ class ContentBaseline:
   def init(self, key: PRNGKey, tables: dict) -> Params:
     del key
     if "item_text" not in tables:
-      raise ValueError("the content baseline needs tables['item_text']: set "
-                       "config.data.text_features = True")
+      raise ConfigError("the content baseline needs item text embeddings: "
+                        "set --config.data.text_features=True")
     # Log-parametrised so the temperature stays positive.
     return {"scale": jnp.float32(self.init_scale),
             "log_temperature": jnp.log(jnp.float32(self.init_temperature))}
 
-  def predict(self, params: Params, tables: dict, batch: TaskBatch,
-              hparams) -> jax.Array:
-    del hparams
+  def adapt(self, params, tables, support: Support, hparams):
+    del params, tables, hparams
+    return jax.vmap(summarise_support)(support)
+
+  def predict(self, params: Params, tables: dict, adapted,
+              query: Query) -> jax.Array:
     text = jnp.asarray(tables["item_text"])
     temperature = jnp.exp(params["log_temperature"])
-    return jax.vmap(lambda t: content_predict(text, t, params["scale"],
-                                              temperature))(batch)
+    return jax.vmap(lambda a, q: content_predict(
+        text, a, q, params["scale"], temperature))(adapted, query.items)
 
-  def loss(self, params: Params, tables: dict, batch: TaskBatch, rng,
-           hparams) -> jax.Array:
+  def meta_loss(self, params: Params, tables: dict, batch: TaskBatch, rng,
+                hparams):
     del rng
-    pred = self.predict(params, tables, batch, hparams)
+    pred = base.adapted_predictions(self, params, tables, batch, hparams)
     losses = jax.vmap(inner.masked_mse)(pred, batch.query_ratings,
                                         batch.query_mask)
-    w = batch.task_mask
-    return jnp.sum(losses * w) / jnp.maximum(jnp.sum(w), 1.0)
+    return base.task_mean(losses, batch.task_mask), {}
+
+
+def build(config, model) -> ContentBaseline:
+  del config, model  # Text similarity only: no feature model.
+  return ContentBaseline()

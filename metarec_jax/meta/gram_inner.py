@@ -19,7 +19,7 @@ with D = 224 and S <= 96 that is most of the inner loop's work.
 import jax
 import jax.numpy as jnp
 
-from metarec_jax.types import Params
+from metarec_jax.core.types import Params
 
 Array = jax.Array
 
@@ -33,21 +33,22 @@ def _upper(z1, params, num_hidden: int):
   return (h @ params["out"]["kernel"] + params["out"]["bias"])[..., 0]
 
 
-def adapt_and_predict(decision: Params, x_s: Array, y_s: Array, m_s: Array,
-                      x_q: Array, lr, steps: int, first_order: bool,
-                      num_hidden: int):
-  """One task: query predictions [Q] after `steps` SGD steps on the support.
+def adapt(decision: Params, x_s: Array, y_s: Array, m_s: Array, lr,
+          steps: int, first_order: bool, num_hidden: int):
+  """One task: `steps` SGD steps on the support, in Gram form.
 
   decision: DecisionMLP params {fc1, ..., fc<num_hidden>, out}.
-  x_s [S, D], y_s [S], m_s [S] (mask), x_q [Q, D].
-  Returns (query predictions [Q], support losses [steps]).
+  x_s [S, D], y_s [S], m_s [S] (mask).
+  Returns (state for `predict`, support losses [steps]); the state holds the
+  [S, H] first-layer coefficient, the adapted bias and upper layers, and the
+  support inputs the Gram matrices are taken against.
   """
   w1 = decision["fc1"]["kernel"]
-  a_s, a_q = x_s @ w1, x_q @ w1
+  a_s = x_s @ w1
   # First order treats the inner updates x_s^T C as constants, so x_s must
   # not reach the query loss through the Gram matrices either.
   x_s_t = jax.lax.stop_gradient(x_s) if first_order else x_s
-  g_ss, g_qs = x_s @ x_s_t.T, x_q @ x_s_t.T
+  g_ss = x_s @ x_s_t.T
   rest = {k: v for k, v in decision.items() if k != "fc1"}
   denom = jnp.maximum(jnp.sum(m_s), 1.0)
 
@@ -69,9 +70,25 @@ def adapt_and_predict(decision: Params, x_s: Array, y_s: Array, m_s: Array,
   init = (jnp.zeros_like(a_s), decision["fc1"]["bias"], rest)
   # Unrolled: as a while loop, XLA stores each step's residuals in
   # [steps, ...] buffers and slices them back in the backward pass, which
-  # cost more than the few small matmuls themselves (second order: 71 ->
-  # ~31 ms per ML-100K meta-step on 2 cores; results/bench_cpu.json).
+  # cost more than the few small matmuls themselves.
   (coef, b1, rest), losses = jax.lax.scan(step, init, None, length=steps,
                                              unroll=True)
-  z1_q = a_q + g_qs @ coef + b1
-  return _upper(z1_q, rest, num_hidden), losses
+  return {"coef": coef, "b1": b1, "rest": rest, "x_s": x_s_t}, losses
+
+
+def predict(decision: Params, state: dict, x_q: Array,
+            num_hidden: int) -> Array:
+  """Query predictions [Q] of the adapted task: x_q [Q, D]."""
+  a_q = x_q @ decision["fc1"]["kernel"]
+  g_qs = x_q @ state["x_s"].T
+  z1_q = a_q + g_qs @ state["coef"] + state["b1"]
+  return _upper(z1_q, state["rest"], num_hidden)
+
+
+def adapt_and_predict(decision: Params, x_s: Array, y_s: Array, m_s: Array,
+                      x_q: Array, lr, steps: int, first_order: bool,
+                      num_hidden: int):
+  """adapt then predict: (query predictions [Q], support losses [steps])."""
+  state, losses = adapt(decision, x_s, y_s, m_s, lr, steps, first_order,
+                        num_hidden)
+  return predict(decision, state, x_q, num_hidden), losses

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from flax import traverse_util
 
-from metarec_jax.types import Params
+from metarec_jax.core.types import Params
 
 
 def partition(params: Params, labels: Params) -> tuple[dict, dict]:

@@ -8,12 +8,14 @@ but differentiating with respect to the whole table still builds a dense
 step: on ML-1M ~13,000 rows per task against ~2,600 it can read, and with a
 user's own catalogue of 100k items, gigabytes per meta-batch.
 
-localize() swaps each table for the unique rows the task indexes and the
-task's index arrays for positions in those rows. Plain gradient steps on
-the local rows give exactly the rows that steps on the full table would
+localize() swaps each table for the unique rows a task's support indexes and
+the support's index arrays for positions in those rows. Plain gradient steps
+on the local rows give exactly the rows that steps on the full table would
 (untouched rows never move, and a row read several times, e.g. an actor of
 two items, is one local row that receives the summed gradient); the
-meta-gradient flows back to the full table through the gather.
+meta-gradient flows back to the full table through the gather. lookup()
+then serves the query: a row the support read comes from the adapted local
+rows, any other from the global table, which is what it would still be.
 
 The embedder module checks its tables' shapes against its vocabulary sizes,
 so the local rows go with a clone of it sized to them (local_embedder).
@@ -27,35 +29,83 @@ import jax.numpy as jnp
 
 
 def _local(table, idx):
-  """table [V, d], idx [...] -> (rows [min(V, 1 + idx.size), d], local idx
-  [...])."""
+  """table [V, d], idx [...] -> (rows [R, d], local idx [...], row ids [R]),
+  R = min(V, 1 + idx.size)."""
   idx = jnp.asarray(idx)
   flat = jnp.concatenate([jnp.zeros((1,), idx.dtype), idx.reshape(-1)])
   # size= keeps the shape static (no more distinct rows than either bound);
   # extra slots repeat row 0 and are read by no index: they get no gradient.
-  rows, inverse = jnp.unique(flat, size=min(flat.size, table.shape[0]),
-                             fill_value=0, return_inverse=True)
-  return table[rows], inverse.reshape(-1)[1:].reshape(idx.shape)
+  ids, inverse = jnp.unique(flat, size=min(flat.size, table.shape[0]),
+                            fill_value=0, return_inverse=True)
+  return table[ids], inverse.reshape(-1)[1:].reshape(idx.shape), ids
 
 
-def localize(embed_params: dict, task_tables: dict) -> tuple[dict, dict]:
-  """(embedder params, one task's feature rows) -> the same, made local.
-
-  task_tables is gradient.task_tables' output: {"user": {k: [1, m]},
-  "item": {k: [n, m]}, "item_id": [n], ...}. Parameters that are not an
-  index table (e.g. the text projection) pass through unchanged.
-  """
-  params, tables = dict(embed_params), dict(task_tables)
+def _tables_of(params: dict, task_tables: dict):
+  """(param name, side, field) of every index table present in params."""
   for side in ("user", "item"):
-    tables[side] = dict(task_tables[side])
-    for k, idx in task_tables[side].items():
-      name = f"{side}_{k}"
-      if name in params:
-        rows, tables[side][k] = _local(params[name]["embedding"], idx)
-        params[name] = {**params[name], "embedding": rows}
+    for k in task_tables[side]:
+      if f"{side}_{k}" in params:
+        yield f"{side}_{k}", side, k
+
+
+def localize(embed_params: dict, task_tables: dict):
+  """(embedder params, one task's feature rows) -> the same made local, and
+  the global row id of every local row ({param name: ids [R]}).
+
+  task_tables is maml.task_tables' output: {"user": {k: [1, m]}, "item":
+  {k: [n, m]}, "item_id": [n], ...}. Parameters that are not an index table
+  (e.g. the text projection) pass through unchanged.
+  """
+  params, tables, row_ids = dict(embed_params), dict(task_tables), {}
+  tables["user"], tables["item"] = (dict(task_tables["user"]),
+                                    dict(task_tables["item"]))
+  for name, side, k in _tables_of(params, task_tables):
+    rows, tables[side][k], row_ids[name] = _local(
+        params[name]["embedding"], task_tables[side][k])
+    params[name] = {**params[name], "embedding": rows}
   if "item_id" in params:
-    params["item_id"], tables["item_id"] = _local(params["item_id"],
-                                                  task_tables["item_id"])
+    params["item_id"], tables["item_id"], row_ids["item_id"] = _local(
+        params["item_id"], task_tables["item_id"])
+  return params, tables, row_ids
+
+
+def _patch(table, local, ids, idx):
+  """The rows idx reads: local[j] where ids[j] == idx (adapted), else
+  table[idx] (a row the support never read, so never moved).
+
+  Returns (rows [R + n, d], local idx [...]): the local rows, then the
+  global rows of idx's n entries, and for each entry its position there.
+  """
+  flat = jnp.asarray(idx).reshape(-1)
+  match = flat[:, None] == ids[None, :]  # [n, R]
+  pos = jnp.where(match.any(-1), jnp.argmax(match, -1),
+                  local.shape[0] + jnp.arange(flat.size))
+  return jnp.concatenate([local, table[flat]]), pos.reshape(jnp.shape(idx))
+
+
+def lookup(embed_params: dict, adapted: dict, row_ids, task_tables: dict):
+  """The rows a query reads after a support was adapted locally.
+
+  embed_params: the global (meta-learned) embedder params; adapted, row_ids:
+  localize()'s params after the inner loop and its row ids (None: adapted
+  holds full tables, as in the reference the tests compare against);
+  task_tables: the query items' rows. Returns (params, tables) for
+  local_embedder, exactly as if the full tables had been adapted.
+  """
+  if row_ids is None:
+    return adapted, task_tables
+  params, tables = dict(adapted), dict(task_tables)
+  tables["user"], tables["item"] = (dict(task_tables["user"]),
+                                    dict(task_tables["item"]))
+  for name, side, k in _tables_of(params, task_tables):
+    rows, tables[side][k] = _patch(embed_params[name]["embedding"],
+                                   adapted[name]["embedding"], row_ids[name],
+                                   task_tables[side][k])
+    params[name] = {**adapted[name], "embedding": rows}
+  if "item_id" in params:
+    params["item_id"], tables["item_id"] = _patch(
+        embed_params["item_id"], adapted["item_id"], row_ids["item_id"],
+        task_tables["item_id"])
   return params, tables
 
 

@@ -1,94 +1,165 @@
-"""Gradient-based meta-learning: adapt the labelled leaves on the support
-set with a few SGD steps, score on the query set, vmap over tasks.
+"""MAML, first-order MAML and ANIL on the MeLU architecture.
 
-With the model's labels (decision layers only) this is MeLU (Lee et al.,
-KDD 2019). `first_order` drops the second-order terms (FOMAML). Feature
-embeddings are computed once per batch for all users and items, outside the
-inner loop, because MeLU never adapts them.
+One task-level learner whose adapted leaves are chosen by `leaves`:
+  "all"      every parameter, feature embeddings included (MAML, Finn et al.
+             2017). The embeddings are then recomputed inside the inner loop
+             from the adapted tables, and only the rows the task's support
+             reads are adapted (local_rows.py: exact, and a task never
+             copies the catalogue's tables).
+  "decision" the decision MLP (MeLU's choice; Meta-SGD builds on this).
+  "head"     only the output layer (ANIL, Raghu et al. 2020): the body is a
+             shared feature extractor, the head a per-user linear model.
+`first_order` stops the gradient through the inner gradients (FOMAML).
+
+Regularisation in the non-adapted parts: item-id dropout (the model's) and
+`input_dropout` on the embedded features during meta-training only.
 """
 
 import dataclasses
 
 import jax
 import jax.numpy as jnp
+from flax import traverse_util
 
-from metarec_jax.meta import gram_inner, inner
+from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
+from metarec_jax.meta import base, inner, local_rows
 from metarec_jax.models import embeddings
-from metarec_jax.types import Params, PRNGKey, TaskBatch
+
+LEAVES = ("all", "decision", "head")
 
 
-def adapt_and_predict(model, params: Params, emb, task: TaskBatch, inner_lr,
-                      steps: int, first_order: bool, drop_s=None, drop_q=None,
-                      gram: bool = False, compute_dtype: str = "float32"):
-  """One task (unbatched fields): adapted query predictions [Q], losses.
+def task_tables(tables: dict, user: jax.Array, items: jax.Array) -> dict:
+  """The feature-table rows of one task: user -> [1, w], items [n] -> [n, w]."""
+  out = {"user": {k: jnp.asarray(v)[user][None]
+                  for k, v in tables["user"].items()},
+         "item": {k: jnp.asarray(v)[items] for k, v in tables["item"].items()},
+         "item_id": jnp.asarray(tables["item_id"])[items]}
+  if "item_text" in tables:  # Frozen text embeddings (data.text_features).
+    out["item_text"] = jnp.asarray(tables["item_text"])[items]
+  return out
 
-  emb: model.embed_all(params, tables), computed once for the whole batch.
-  drop_s, drop_q: optional item-id dropout masks [S], [Q] (training).
-  gram: use the Gram-matrix form of the same computation (gram_inner.py);
-    valid when exactly the decision MLP adapts at a scalar rate.
-  compute_dtype: "bfloat16" runs the decision layers and the inner loop in
-    bfloat16 (for accelerators); parameters and the outer loop stay float32.
-  """
-  x_s = embeddings.task_inputs(emb, task.user, task.support_items, drop_s)
-  x_q = embeddings.task_inputs(emb, task.user, task.query_items, drop_q)
-  if compute_dtype != "float32":
-    cast = lambda t: jax.tree.map(lambda a: a.astype(compute_dtype), t)
-    x_s, x_q, inner_lr = cast((x_s, x_q, inner_lr))
-    params = {**params, "decision": cast(params["decision"])}
-  if gram:
-    pred, losses = gram_inner.adapt_and_predict(
-        params["decision"], x_s, task.support_ratings, task.support_mask, x_q,
-        inner_lr, steps, first_order, len(model.hidden))
-    return pred.astype(jnp.float32), losses
-  adapted, frozen = inner.partition(params, model.adapt_labels(params))
 
-  def support_loss(a):
-    pred = model.decide(inner.merge(a, frozen), x_s)
-    return inner.masked_mse(pred, task.support_ratings, task.support_mask)
-
-  adapted, losses = inner.adapt(support_loss, adapted, inner_lr, steps,
-                                first_order)
-  pred = model.decide(inner.merge(adapted, frozen), x_q)
-  return pred.astype(jnp.float32), losses
+def input_dropout(rng: PRNGKey | None, x: jax.Array, rate: float):
+  if rng is None or rate <= 0:
+    return x
+  keep = jax.random.bernoulli(rng, 1.0 - rate, x.shape)
+  return jnp.where(keep, x / (1.0 - rate), 0.0)
 
 
 @dataclasses.dataclass(frozen=True)
-class GradientMeta:
-  """MeLU / FOMAML-style meta-learner around a model (see models/melu.py)."""
+class MAML:
+  """Gradient-based meta-learner; `leaves` picks the adapted leaves."""
   model: object
   inner_steps: int = 5
   first_order: bool = False
-  gram: bool = True  # The Gram-matrix inner loop (same numbers, faster).
-  compute_dtype: str = "float32"  # "bfloat16": see adapt_and_predict.
+  leaves: str = "all"
+  input_dropout: float = 0.0
+
+  def __post_init__(self):
+    if self.leaves not in LEAVES:
+      raise ValueError(f"leaves={self.leaves!r}; choose from {LEAVES}")
 
   def init(self, key: PRNGKey, tables: dict) -> Params:
     return self.model.init(key, tables)
 
-  def loss(self, params, tables, batch: TaskBatch, rng, hparams):
-    """Mean query MSE over the real tasks of a batch."""
-    model = self.model
-    emb = model.embed_all(params, tables)
-    r_s, r_q = jax.random.split(rng)
-    drop_s = model.drop_ids(r_s, batch.support_items.shape)
-    drop_q = model.drop_ids(r_q, batch.query_items.shape)
+  def labels(self, params: Params) -> Params:
+    """True for the leaves the inner loop adapts."""
+    def adapted(path):
+      if self.leaves == "all":
+        return path[0] in ("embed", "decision")
+      if self.leaves == "decision":
+        return path[0] == "decision"
+      return path[:2] == ("decision", "out")
+    flat = traverse_util.flatten_dict(params)
+    return traverse_util.unflatten_dict({k: adapted(k) for k in flat})
 
-    def task_loss(task, d_s, d_q):
-      pred, _ = adapt_and_predict(model, params, emb, task,
-                                  inner.task_rate(hparams["inner_lr"],
-                                                  task.support_mask, hparams),
-                                  self.inner_steps,
-                                  self.first_order, d_s, d_q, self.gram,
-                                  self.compute_dtype)
+  def rates(self, params: Params, adapted: dict, hparams):
+    """Inner learning rate: a traced scalar (Meta-SGD returns a pytree)."""
+    del params, adapted
+    return hparams["inner_lr"]
+
+  def inputs(self, embed: Params, rows: dict, drop_ids, rng,
+             embedder=None) -> jax.Array:
+    """x [n, d]: model inputs of a task's n items from their table rows."""
+    embedder = embedder or self.model.embedder
+    emb = embedder.apply({"params": embed}, rows)
+    n = rows["item_id"].shape[0]
+    x = embeddings.task_inputs(emb, jnp.int32(0), jnp.arange(n), drop_ids)
+    return input_dropout(rng, x, self.input_dropout)
+
+  def adapt_task(self, params, tables, support: Support, hparams,
+                 first_order: bool, drop=None, rng=None) -> dict:
+    """One task (unbatched fields) -> {"leaves": adapted leaves, "rows":
+    global ids of the local table rows (None unless the embeddings adapt)}."""
+    rows = task_tables(tables, support.user, support.items)
+    embedder, row_ids, embeds_adapt = None, None, self.leaves == "all"
+    if embeds_adapt:  # Adapt only the table rows the support reads.
+      local, rows, row_ids = local_rows.localize(params["embed"], rows)
+      params = {**params, "embed": local}
+      embedder = local_rows.local_embedder(self.model.embedder, local)
+    adapted, frozen = inner.partition(params, self.labels(params))
+    rates = inner.task_rate(self.rates(params, adapted, hparams),
+                            support.mask, hparams)
+    x = self.inputs(params["embed"], rows, drop, rng, embedder)
+
+    def support_loss(a):
+      p = inner.merge(a, frozen)
+      x_s = (self.inputs(p["embed"], rows, drop, rng, embedder)
+             if embeds_adapt else x)
+      return inner.masked_mse(self.model.decide(p, x_s), support.ratings,
+                              support.mask)
+
+    adapted, _ = inner.adapt(support_loss, adapted, rates, self.inner_steps,
+                             first_order)
+    return {"leaves": adapted, "rows": row_ids}
+
+  def predict_task(self, params, tables, state: dict, query: Query,
+                   drop=None, rng=None) -> jax.Array:
+    """One task's query predictions [Q] from its adapted state."""
+    rows = task_tables(tables, query.user, query.items)
+    _, frozen = inner.partition(params, self.labels(params))
+    p, embedder = inner.merge(state["leaves"], frozen), None
+    if self.leaves == "all":
+      embed, rows = local_rows.lookup(params["embed"], p["embed"],
+                                      state["rows"], rows)
+      p = {**p, "embed": embed}
+      embedder = local_rows.local_embedder(self.model.embedder, embed)
+    return self.model.decide(p, self.inputs(p["embed"], rows, drop, rng,
+                                            embedder))
+
+  def adapt(self, params, tables, support: Support, hparams):
+    return jax.vmap(lambda s: self.adapt_task(params, tables, s, hparams,
+                                              True))(support)
+
+  def predict(self, params, tables, adapted, query: Query):
+    return jax.vmap(lambda a, q: self.predict_task(params, tables, a, q))(
+        adapted, query)
+
+  def meta_loss(self, params, tables, batch: TaskBatch, rng, hparams):
+    """Mean query MSE over the real tasks of a batch."""
+    t, s = batch.support_items.shape
+    r_ids, r_in = jax.random.split(rng)
+    drop = self.model.drop_ids(r_ids, (t, s + batch.query_items.shape[1]))
+    in_rngs = jax.random.split(r_in, t)
+
+    def task_loss(task: TaskBatch, d, r):
+      d_s, d_q = (None, None) if d is None else (d[:s], d[s:])
+      state = self.adapt_task(params, tables, task.support, hparams,
+                              self.first_order, d_s, r)
+      pred = self.predict_task(params, tables, state, task.query, d_q,
+                               jax.random.fold_in(r, 1))
       return inner.masked_mse(pred, task.query_ratings, task.query_mask)
 
-    losses = jax.vmap(task_loss)(batch, drop_s, drop_q)
-    weights = batch.task_mask
-    return jnp.sum(losses * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+    if drop is None:
+      losses = jax.vmap(lambda task, r: task_loss(task, None, r))(batch,
+                                                                  in_rngs)
+    else:
+      losses = jax.vmap(task_loss)(batch, drop, in_rngs)
+    return base.task_mean(losses, batch.task_mask), {}
 
-  def predict(self, params, tables, batch: TaskBatch, hparams):
-    emb = self.model.embed_all(params, tables)
-    return jax.vmap(lambda t: adapt_and_predict(
-        self.model, params, emb, t,
-        inner.task_rate(hparams["inner_lr"], t.support_mask, hparams),
-        self.inner_steps, True, gram=self.gram,
-        compute_dtype=self.compute_dtype)[0])(batch)
+
+def build(config, model, leaves: str = "all", first_order=None) -> MAML:
+  """`maml`; `fomaml` passes first_order=True, `anil` leaves="head"."""
+  return MAML(model, config.inner_steps,
+              config.first_order if first_order is None else first_order,
+              leaves, config.model.input_dropout)

@@ -24,9 +24,9 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from metarec_jax.meta import inner
+from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
+from metarec_jax.meta import base, inner
 from metarec_jax.models import embeddings
-from metarec_jax.types import Params, PRNGKey, TaskBatch
 
 
 def attention(profile: jax.Array, keys: jax.Array, temperature: float):
@@ -72,43 +72,54 @@ class MAMO:
     fc1 = {**dec["fc1"], "kernel": dec["fc1"]["kernel"] + fast}
     return self.model.decide({"decision": {**dec, "fc1": fc1}}, x)
 
-  def task_predict(self, params, emb, task: TaskBatch, inner_lr,
-                   first_order: bool, drop_s=None, drop_q=None):
-    x_s = embeddings.task_inputs(emb, task.user, task.support_items, drop_s)
-    x_q = embeddings.task_inputs(emb, task.user, task.query_items, drop_q)
-    dec, fast = self.personalise(params, emb.users[task.user])
+  def adapt_task(self, params, emb, support: Support, hparams,
+                 first_order: bool, drop=None) -> dict:
+    """One task: the user's personalised start, adapted on the support."""
+    x_s = embeddings.task_inputs(emb, support.user, support.items, drop)
+    dec, fast = self.personalise(params, emb.users[support.user])
+    lr = inner.task_rate(hparams["inner_lr"], support.mask, hparams)
 
     def support_loss(d):
-      return inner.masked_mse(self.decide(d, fast, x_s), task.support_ratings,
-                              task.support_mask)
+      return inner.masked_mse(self.decide(d, fast, x_s), support.ratings,
+                              support.mask)
 
-    dec, _ = inner.adapt(support_loss, dec, inner_lr, self.inner_steps,
+    dec, _ = inner.adapt(support_loss, dec, lr, self.inner_steps,
                          first_order)
-    return self.decide(dec, fast, x_q)
+    return {"decision": dec, "fast": fast}
 
-  def loss(self, params, tables, batch: TaskBatch, rng, hparams):
+  def predict_task(self, emb, state: dict, query: Query, drop=None):
+    x_q = embeddings.task_inputs(emb, query.user, query.items, drop)
+    return self.decide(state["decision"], state["fast"], x_q)
+
+  def adapt(self, params, tables, support: Support, hparams):
+    emb = self.model.embed_all(params, tables)
+    return jax.vmap(lambda s: self.adapt_task(params, emb, s, hparams,
+                                              True))(support)
+
+  def predict(self, params, tables, adapted, query: Query):
+    emb = self.model.embed_all(params, tables)
+    return jax.vmap(lambda a, q: self.predict_task(emb, a, q))(adapted,
+                                                                query)
+
+  def meta_loss(self, params, tables, batch: TaskBatch, rng, hparams):
     emb = self.model.embed_all(params, tables)
     r_s, r_q = jax.random.split(rng)
     drop_s = self.model.drop_ids(r_s, batch.support_items.shape)
     drop_q = self.model.drop_ids(r_q, batch.query_items.shape)
 
-    def task_loss(task, d_s, d_q):
-      pred = self.task_predict(params, emb, task,
-                               inner.task_rate(hparams["inner_lr"],
-                                               task.support_mask, hparams),
-                               self.first_order, d_s, d_q)
+    def task_loss(task: TaskBatch, d_s, d_q):
+      state = self.adapt_task(params, emb, task.support, hparams,
+                              self.first_order, d_s)
+      pred = self.predict_task(emb, state, task.query, d_q)
       return inner.masked_mse(pred, task.query_ratings, task.query_mask)
 
     if drop_s is None:
       losses = jax.vmap(lambda t: task_loss(t, None, None))(batch)
     else:
       losses = jax.vmap(task_loss)(batch, drop_s, drop_q)
-    w = batch.task_mask
-    return jnp.sum(losses * w) / jnp.maximum(jnp.sum(w), 1.0)
+    return base.task_mean(losses, batch.task_mask), {}
 
-  def predict(self, params, tables, batch: TaskBatch, hparams):
-    emb = self.model.embed_all(params, tables)
-    return jax.vmap(lambda t: self.task_predict(
-        params, emb, t,
-        inner.task_rate(hparams["inner_lr"], t.support_mask, hparams),
-        True))(batch)
+
+def build(config, model) -> MAMO:
+  return MAMO(model, config.inner_steps, config.first_order,
+              config.model.memory_slots)

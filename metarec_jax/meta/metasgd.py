@@ -17,13 +17,13 @@ import jax
 import jax.numpy as jnp
 from flax import traverse_util
 
-from metarec_jax.meta import gradient, inner
-from metarec_jax.types import Params, PRNGKey
+from metarec_jax.core.types import Params, PRNGKey
+from metarec_jax.meta import inner, maml
 
 
 @dataclasses.dataclass(frozen=True)
-class MetaSGD(gradient.TaskGradientMeta):
-  adapt: str = "decision"
+class MetaSGD(maml.MAML):
+  leaves: str = "decision"
   initial_rate: float = 0.05
 
   def init(self, key: PRNGKey, tables: dict) -> Params:
@@ -48,5 +48,12 @@ class MetaSGD(gradient.TaskGradientMeta):
 
 def inner_partition(method: MetaSGD, params: Params):
   """(adapted, frozen) of the model's own leaves, before rates exist."""
-  return inner.partition(params, gradient.TaskGradientMeta.labels(method,
-                                                                  params))
+  return inner.partition(params, maml.MAML.labels(method, params))
+
+
+def build(config, model) -> MetaSGD:
+  """Second order always: with first_order the rates would get no gradient;
+  the rates start at inner_lr."""
+  return MetaSGD(model, config.inner_steps, False,
+                 input_dropout=config.model.input_dropout,
+                 initial_rate=float(config.inner_lr))

@@ -9,63 +9,65 @@ predictors (Koren, KDD 2008: b_u = sum(r - mu_i) / (lambda + |R(u)|)): it
 shrinks a bias read from a handful of ratings toward zero, where the plain
 mean trusts one rating fully (on ML-1M, item_mean + bias at K = 1 has MAE
 ~0.93 against ~0.77 for item_mean alone). It is a traced hyperparameter
-(hparams["bias_prior"]), so a sweep vmaps over it; the floors never shrink. The wrapped method sees ratings minus the offset, in support
-and query alike, and its prediction is added back. A model whose output is
+(hparams["bias_prior"]), so a sweep vmaps over it; the floors never shrink.
+The wrapped method sees ratings minus the offset, in support and query
+alike, and its prediction is added back. A model whose output is
 zero therefore IS the floor, so meta-learning only has to learn what the
 floor misses (the "item bias + user bias + MLP" structure).
 
-Needs tables["item_mean"] float32 [I] (add_item_means); the wrapped model's
-output bias should start at 0 (methods build it so when model.residual).
+Reads tables["item_mean"] float32 [I] (data/pipeline.py puts it there);
+the wrapped model's output bias starts at 0 (meta/registry.py builds it so
+when model.residual).
 """
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
-import numpy as np
 
-from metarec_jax.types import Params, PRNGKey, TaskBatch
-
-
-def add_item_means(prep) -> None:
-  """Puts the meta-training item means into prep.tables (float32 [I])."""
-  prep.tables = {**prep.tables, "item_mean": np.asarray(
-      prep.floor_stats.item_mean, np.float32)}
+from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
 
 
-def offsets(tables: dict, batch: TaskBatch, bias_prior=0.0):
-  """(support offsets [T, S], query offsets [T, Q])."""
+def user_bias(tables: dict, support: Support, bias_prior=0.0) -> jax.Array:
+  """[T]: the support's mean residual to the item means, shrunk by the
+  prior (sum / (K + bias_prior))."""
   item_mean = jnp.asarray(tables["item_mean"])
-  m_s, m_q = item_mean[batch.support_items], item_mean[batch.query_items]
-  mask = batch.support_mask
+  resid = support.mask * (support.ratings - item_mean[support.items])
   # max(., 1) only matters for an empty support, whose numerator is 0.
-  bias = jnp.sum(mask * (batch.support_ratings - m_s), -1) / jnp.maximum(
-      jnp.sum(mask, -1) + bias_prior, 1.0)
-  return m_s + bias[:, None], m_q + bias[:, None]
+  return jnp.sum(resid, -1) / jnp.maximum(
+      jnp.sum(support.mask, -1) + bias_prior, 1.0)
+
+
+def offsets(tables: dict, items: jax.Array, bias: jax.Array) -> jax.Array:
+  """The floor's prediction for items [T, n]: item mean + user bias."""
+  return jnp.asarray(tables["item_mean"])[items] + bias[:, None]
 
 
 @dataclasses.dataclass(frozen=True)
 class Residual:
-  """Wraps a method (init / loss / predict) around the floor's offset."""
+  """Wraps a method: it learns what the item-mean + user-bias floor misses."""
   base: object
 
   def init(self, key: PRNGKey, tables: dict) -> Params:
     return self.base.init(key, tables)
 
-  def residual_batch(self, tables: dict, batch: TaskBatch, hparams):
-    o_s, o_q = offsets(tables, batch, hparams.get("bias_prior", 0.0))
-    return batch.replace(
+  def adapt(self, params, tables, support: Support, hparams):
+    bias = user_bias(tables, support, hparams["bias_prior"])
+    o_s = offsets(tables, support.items, bias)
+    residuals = support.replace(
+        ratings=(support.ratings - o_s) * support.mask)
+    return {"base": self.base.adapt(params, tables, residuals, hparams),
+            "bias": bias}
+
+  def predict(self, params, tables, adapted, query: Query):
+    return (self.base.predict(params, tables, adapted["base"], query)
+            + offsets(tables, query.items, adapted["bias"]))
+
+  def meta_loss(self, params, tables, batch: TaskBatch, rng, hparams):
+    bias = user_bias(tables, batch.support, hparams["bias_prior"])
+    o_s = offsets(tables, batch.support_items, bias)
+    o_q = offsets(tables, batch.query_items, bias)
+    residuals = batch.replace(
         support_ratings=(batch.support_ratings - o_s) * batch.support_mask,
-        query_ratings=(batch.query_ratings - o_q) * batch.query_mask), o_q
-
-  def loss(self, params, tables, batch: TaskBatch, rng, hparams):
-    res, _ = self.residual_batch(tables, batch, hparams)
-    return self.base.loss(params, tables, res, rng, hparams)
-
-  def predict(self, params, tables, batch: TaskBatch, hparams):
-    res, o_q = self.residual_batch(tables, batch, hparams)
-    return self.base.predict(params, tables, res, hparams) + o_q
-
-  def __getattr__(self, name):  # labels, model, ... of the wrapped method.
-    if name == "base":  # Not yet set (copy, unpickling): no recursion.
-      raise AttributeError(name)
-    return getattr(self.base, name)
+        query_ratings=(batch.query_ratings - o_q) * batch.query_mask)
+    return self.base.meta_loss(params, tables, residuals, rng, hparams)

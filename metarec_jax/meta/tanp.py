@@ -27,8 +27,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
+from metarec_jax.meta import base, inner
 from metarec_jax.models import embeddings
-from metarec_jax.types import Params, PRNGKey, TaskBatch
 
 
 class Encoder(nn.Module):
@@ -105,32 +106,56 @@ class TaNP:
             "decoder": self.decoder.init(k_d, x, o)["params"],
             "clusters": jax.random.normal(k_c, (self.clusters, self.z_dim))}
 
-  def task_terms(self, params, emb, task: TaskBatch, rng, drop_s=None,
-                 drop_q=None):
-    """One task -> (query predictions [Q], KL, cluster loss)."""
+  def encode(self, params, x, y, mask):
+    """Ratings y [n] of items x [n, d] -> (mu [z], sigma [z])."""
+    return self.encoder.apply({"params": params["encoder"]}, x, y, mask)
+
+  def representation(self, params, z):
+    """z -> (task representation o = [z, cluster read], assignment q)."""
+    q = soft_assign(z, params["clusters"])
+    return jnp.concatenate([z, q @ params["clusters"]]), q
+
+  def adapt_task(self, params, emb, support: Support, drop=None):
+    """One task: o from the support alone (the prior mean of z)."""
+    x_s = embeddings.task_inputs(emb, support.user, support.items, drop)
+    mu, _ = self.encode(params, x_s, support.ratings, support.mask)
+    return self.representation(params, mu)[0]
+
+  def predict_task(self, params, emb, o, query: Query, drop=None):
+    x_q = embeddings.task_inputs(emb, query.user, query.items, drop)
+    return self.decoder.apply({"params": params["decoder"]}, x_q, o)
+
+  def adapt(self, params, tables, support: Support, hparams):
+    del hparams  # No inner rate.
+    emb = self.model.embed_all(params, tables)
+    return jax.vmap(lambda s: self.adapt_task(params, emb, s))(support)
+
+  def predict(self, params, tables, adapted, query: Query):
+    emb = self.model.embed_all(params, tables)
+    return jax.vmap(lambda o, q: self.predict_task(params, emb, o, q))(
+        adapted, query)
+
+  def task_loss(self, params, emb, task: TaskBatch, rng, drop_s, drop_q):
+    """Query MSE with z drawn from the posterior (support and query), plus
+    the KL to the support-only prior and the cluster loss."""
     x_s = embeddings.task_inputs(emb, task.user, task.support_items, drop_s)
     x_q = embeddings.task_inputs(emb, task.user, task.query_items, drop_q)
-    enc = lambda x, y, m: self.encoder.apply({"params": params["encoder"]},
-                                             x, y, m)
-    mu_p, s_p = enc(x_s, task.support_ratings, task.support_mask)
-    kl = jnp.zeros(())
-    if rng is None:
-      z = mu_p
-    else:  # Meta-training: the posterior sees the query ratings too.
-      mu_q, s_q = enc(jnp.concatenate([x_s, x_q]),
-                      jnp.concatenate([task.support_ratings,
-                                       task.query_ratings]),
-                      jnp.concatenate([task.support_mask, task.query_mask]))
-      z = mu_q + s_q * jax.random.normal(rng, mu_q.shape)
-      kl = gaussian_kl(mu_q, s_q, mu_p, s_p)
-    q = soft_assign(z, params["clusters"])
+    mu_p, s_p = self.encode(params, x_s, task.support_ratings,
+                            task.support_mask)
+    mu_q, s_q = self.encode(
+        params, jnp.concatenate([x_s, x_q]),
+        jnp.concatenate([task.support_ratings, task.query_ratings]),
+        jnp.concatenate([task.support_mask, task.query_mask]))
+    z = mu_q + s_q * jax.random.normal(rng, mu_q.shape)
+    o, q = self.representation(params, z)
     target = jax.lax.stop_gradient(q ** 2 / jnp.sum(q ** 2))
     cluster = jnp.sum(target * jnp.log(target / q))
-    o = jnp.concatenate([z, q @ params["clusters"]])
     pred = self.decoder.apply({"params": params["decoder"]}, x_q, o)
-    return pred, kl, cluster
+    mse = inner.masked_mse(pred, task.query_ratings, task.query_mask)
+    return (mse + self.kl_weight * gaussian_kl(mu_q, s_q, mu_p, s_p)
+            + self.cluster_weight * cluster)
 
-  def loss(self, params, tables, batch: TaskBatch, rng, hparams):
+  def meta_loss(self, params, tables, batch: TaskBatch, rng, hparams):
     del hparams  # No inner loop.
     emb = self.model.embed_all(params, tables)
     r_s, r_q, r_z = jax.random.split(rng, 3)
@@ -140,19 +165,12 @@ class TaNP:
     if drop_s is None:
       drop_s = jnp.zeros(batch.support_items.shape, bool)
       drop_q = jnp.zeros(batch.query_items.shape, bool)
+    losses = jax.vmap(lambda task, r, d_s, d_q: self.task_loss(
+        params, emb, task, r, d_s, d_q))(batch, jax.random.split(r_z, t),
+                                         drop_s, drop_q)
+    return base.task_mean(losses, batch.task_mask), {}
 
-    def task_loss(task, d_s, d_q, r):
-      pred, kl, cluster = self.task_terms(params, emb, task, r, d_s, d_q)
-      mse = jnp.sum(task.query_mask * (pred - task.query_ratings) ** 2) / (
-          jnp.maximum(jnp.sum(task.query_mask), 1.0))
-      return mse + self.kl_weight * kl + self.cluster_weight * cluster
 
-    losses = jax.vmap(task_loss)(batch, drop_s, drop_q,
-                                 jax.random.split(r_z, t))
-    w = batch.task_mask
-    return jnp.sum(losses * w) / jnp.maximum(jnp.sum(w), 1.0)
-
-  def predict(self, params, tables, batch: TaskBatch, hparams):
-    del hparams
-    emb = self.model.embed_all(params, tables)
-    return jax.vmap(lambda t: self.task_terms(params, emb, t, None)[0])(batch)
+def build(config, model) -> TaNP:
+  return TaNP(model, config.model.z_dim, config.model.clusters,
+              config.kl_weight, config.cluster_weight)

@@ -6,8 +6,8 @@ inner loop, no adaptation). `FineTune`: the same training, and at test time
 the decision layers are fine-tuned on each task's support set with
 `steps` SGD steps at hparams["inner_lr"] (no meta-training: the fine-tune
 never enters the training loss). With steps = 0 it is the global model.
-Both run through the shared meta-step, so they get the same data order,
-item-id dropout, optimizer, early stopping and seed vmap as every method.
+Both run through the one engine, so they get the same data order, item-id
+dropout, optimizer, early stopping and seed vmap as every method.
 """
 
 import dataclasses
@@ -15,9 +15,9 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from metarec_jax.meta import inner, maml
+from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
+from metarec_jax.meta import melu
 from metarec_jax.models import embeddings
-from metarec_jax.types import Params, PRNGKey, TaskBatch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +27,18 @@ class GlobalModel:
   def init(self, key: PRNGKey, tables: dict) -> Params:
     return self.model.init(key, tables)
 
-  def loss(self, params, tables, batch: TaskBatch, rng, hparams):
+  def adapt(self, params, tables, support: Support, hparams):
+    del params, tables, support, hparams  # Nothing adapts.
+    return {}
+
+  def predict(self, params, tables, adapted, query: Query):
+    del adapted
+    emb = self.model.embed_all(params, tables)
+    return jax.vmap(lambda u, items: self.model.decide(
+        params, embeddings.task_inputs(emb, u, items)))(query.user,
+                                                        query.items)
+
+  def meta_loss(self, params, tables, batch: TaskBatch, rng, hparams):
     """Mean squared error over all real ratings of the batch."""
     del hparams
     emb = self.model.embed_all(params, tables)
@@ -46,22 +57,29 @@ class GlobalModel:
     else:
       pred = jax.vmap(task_pred)(batch.user, items, drop)
     return jnp.sum(mask * (pred - ratings) ** 2) / jnp.maximum(
-        jnp.sum(mask), 1.0)
-
-  def predict(self, params, tables, batch: TaskBatch, hparams):
-    del hparams
-    emb = self.model.embed_all(params, tables)
-    return jax.vmap(lambda t: self.model.decide(
-        params, embeddings.task_inputs(emb, t.user, t.query_items)))(batch)
+        jnp.sum(mask), 1.0), {}
 
 
 @dataclasses.dataclass(frozen=True)
 class FineTune(GlobalModel):
   steps: int = 5
 
-  def predict(self, params, tables, batch: TaskBatch, hparams):
-    emb = self.model.embed_all(params, tables)
-    return jax.vmap(lambda t: maml.adapt_and_predict(
-        self.model, params, emb, t,
-        inner.task_rate(hparams["inner_lr"], t.support_mask, hparams),
-        self.steps, True)[0])(batch)
+  @property
+  def tuner(self) -> melu.MeLU:
+    """Plain first-order SGD on the decision layers, MeLU's adaptation."""
+    return melu.MeLU(self.model, self.steps, True, gram=False)
+
+  def adapt(self, params, tables, support: Support, hparams):
+    return self.tuner.adapt(params, tables, support, hparams)
+
+  def predict(self, params, tables, adapted, query: Query):
+    return self.tuner.predict(params, tables, adapted, query)
+
+
+def build_global(config, model) -> GlobalModel:
+  del config
+  return GlobalModel(model)
+
+
+def build_finetune(config, model) -> FineTune:
+  return FineTune(model, config.inner_steps)

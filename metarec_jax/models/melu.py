@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from metarec_jax.models import embeddings
-from metarec_jax.types import Params, PRNGKey
+from metarec_jax.core.types import Params, PRNGKey
 
 Array = jax.Array
 
@@ -33,7 +33,7 @@ class DecisionMLP(nn.Module):
 
 
 @dataclasses.dataclass(frozen=True)
-class MeLU:
+class MeLUModel:
   """Static config of a MeLU model; every method is a pure function.
 
   Attributes:

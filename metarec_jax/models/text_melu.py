@@ -1,12 +1,12 @@
 """MeLU with item text features: a frozen or LoRA-adapted sentence encoder.
 
-TextMeLU appends Dense(text_dim) of each item's sentence embedding to the
+TextMeLUModel appends Dense(text_dim) of each item's sentence embedding to the
 item vector (embeddings.Embedder's text branch). The projection is part of
 the global, meta-learned parameters; the inner loop still adapts only the
 decision layers, so a new item's text reaches the prediction from the first
 rating on.
 
-LoRAMeLU re-encodes every item's tokens each step with rank-r LoRA updates
+LoRAMeLUModel re-encodes every item's tokens each step with rank-r LoRA updates
 on the encoder's query/key/value projections. The LoRA weights are global
 parameters trained in the outer loop; the base encoder weights arrive in
 tables["text_encoder"], an input the meta-gradient is never taken for, so
@@ -21,13 +21,14 @@ import dataclasses
 
 import jax
 
+from metarec_jax.core.errors import ConfigError
+from metarec_jax.core.types import Params, PRNGKey
 from metarec_jax.models import embeddings, melu
-from metarec_jax.text import bert
-from metarec_jax.types import Params, PRNGKey
+from metarec_jax.text import bert, weights
 
 
 @dataclasses.dataclass(frozen=True)
-class TextMeLU(melu.MeLU):
+class TextMeLUModel(melu.MeLUModel):
   """MeLU whose item vector also holds Dense(text_dim)(item text embedding).
 
   Needs tables["item_text"] float32 [I, hidden] (data.text_features).
@@ -42,8 +43,8 @@ class TextMeLU(melu.MeLU):
 
 
 @dataclasses.dataclass(frozen=True)
-class LoRAMeLU(TextMeLU):
-  """TextMeLU whose item text embeddings come from a LoRA-adapted encoder.
+class LoRAMeLUModel(TextMeLUModel):
+  """TextMeLUModel whose item text embeddings come from a LoRA-adapted encoder.
 
   Needs tables["item_tokens"], tables["item_token_mask"] int32 [I, L] and
   tables["text_encoder"] (the frozen base params); params gain a "lora" key.
@@ -72,28 +73,28 @@ class LoRAMeLU(TextMeLU):
     return super().embed_all(params, self.with_text(params["lora"], tables))
 
 
-def for_method(model: melu.MeLU, config, tables: dict) -> melu.MeLU:
-  """`model` with text features when the method name asks for them.
+TEXT_KINDS = ("text", "lora")
 
-  Suffix `_text`: TextMeLU on the frozen embeddings; `_lora`: LoRAMeLU.
-  Any other name returns `model` unchanged, so every MeLU-based method gets
-  a text variant by its name alone.
-  """
-  method, model_config = config.method, config.model
-  if not method.endswith(("_text", "_lora")):
-    return model
+
+def with_text(model: melu.MeLUModel, kind: str, model_config, data_config,
+              tables: dict) -> melu.MeLUModel:
+  """`model` with item text features: "text" appends the projected frozen
+  embeddings (TextMeLUModel), "lora" re-encodes the tokens through a
+  LoRA-adapted encoder (LoRAMeLUModel); needs the matching data options."""
+  if kind not in TEXT_KINDS:
+    raise ValueError(f"text kind {kind!r}; choose from {TEXT_KINDS}")
   if "item_text" not in tables:
-    raise ValueError(f"method {method!r} needs item text embeddings: set "
-                     "config.data.text_features = True")
+    raise ConfigError(f"a *_{kind} method needs item text embeddings: set "
+                      "--config.data.text_features=True")
   fields = {f.name: getattr(model, f.name)
-            for f in dataclasses.fields(melu.MeLU)}
-  text_dim = model_config.get("text_dim", 32)
-  if method.endswith("_text"):
-    return TextMeLU(**fields, text_dim=text_dim)
+            for f in dataclasses.fields(melu.MeLUModel)}
+  text_dim = model_config.text_dim
+  if kind == "text":
+    return TextMeLUModel(**fields, text_dim=text_dim)
   if "item_tokens" not in tables:
-    raise ValueError(f"method {method!r} re-encodes item tokens: set "
-                     "config.data.text_tokens > 0 (e.g. 32)")
-  from metarec_jax.text import weights  # pylint: disable=g-import-not-at-top
-  encoder = weights.load_model(config.data.get("text_model_dir") or None)
-  return LoRAMeLU(**fields, text_dim=text_dim, bert_config=encoder.config,
-                  lora_rank=model_config.get("text_lora_rank", 4))
+    raise ConfigError("a *_lora method re-encodes item tokens: set "
+                      "--config.data.text_tokens > 0 (e.g. 32)")
+  encoder = weights.load_model(data_config.get("text_model_dir") or None)
+  return LoRAMeLUModel(**fields, text_dim=text_dim,
+                       bert_config=encoder.config,
+                       lora_rank=model_config.text_lora_rank)

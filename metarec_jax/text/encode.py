@@ -11,6 +11,7 @@ from absl import logging
 import jax
 import numpy as np
 
+from metarec_jax.core.errors import DataError
 from metarec_jax.text import bert
 from metarec_jax.text import weights
 
@@ -19,7 +20,7 @@ PathLike = weights.PathLike
 _LOG_EVERY_S = 10.0
 
 
-class TextFileError(ValueError):
+class TextFileError(DataError):
   """An input text file is not valid UTF-8; the message names file and line."""
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from safetensors.numpy import load_file
 import tokenizers
 
-from metarec_jax.data import assets
+from metarec_jax.core import assets
 from metarec_jax.text import bert
 
 Params = Any

@@ -1,0 +1,39 @@
+r"""The row a committed cold-start table selects on validation, as one run.
+
+  python scripts/main.py --config=configs/selected.py:ml100k --workdir=W
+
+docs/tables/coldstart_<dataset>.json names the row with the lowest mean
+validation MAE (validation users only; "Selected" in its table.md); this is
+that row's table config (configs/tables/coldstart.py with its tuned values
+from configs/tables/tuned.py: residual to the floor, shrinkage priors,
+rates, step count) for one seed (config.seed, default 0). Add `,smoke` for a
+run of seconds. A row that needs item text turns the text features on.
+"""
+
+import json
+import pathlib
+
+from configs import melu
+from configs.tables import coldstart
+from metarec_jax.core import config_util
+
+TABLES = pathlib.Path(__file__).resolve().parents[1] / "docs" / "tables"
+
+
+def selected_row(dataset: str) -> str:
+  """The selected row of the committed table of `dataset`."""
+  with open(TABLES / f"coldstart_{dataset}.json", encoding="utf-8") as f:
+    val = json.load(f)["validation_mae"]
+  return min(val, key=val.get)
+
+
+def get_config(arg: str = "ml100k"):
+  words = melu.parse_words(arg, ("ml100k", "ml1m", "smoke"))
+  dataset = "ml1m" if "ml1m" in words else "ml100k"
+  row = selected_row(dataset)
+  table = coldstart.get_config(arg)
+  c = config_util.with_overrides(table, table.tuned.get(row, {}), method=row)
+  if row.endswith(("_text", "_lora")) or row == "content":
+    c.data.text_features = True
+  c.seed = 0
+  return c

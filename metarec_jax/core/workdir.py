@@ -1,0 +1,72 @@
+"""A workdir claimed by one run at a time.
+
+A finished workdir (results.json present) is not trained over without
+`overwrite`; a workdir in use by another process is refused. The lock is an
+flock on `<workdir>/.lock`, which the kernel releases when its process dies,
+so a run killed with -9 never leaves a stale lock behind.
+"""
+
+import contextlib
+import fcntl
+import os
+import shutil
+
+from metarec_jax.core.errors import UserError, WorkdirError
+
+# What a training run writes; --overwrite removes exactly these.
+RUN_OUTPUTS = ("checkpoints", "params", "tensorboard", "members",
+               "results.json", "split.json", "timing.json")
+
+
+def remove(workdir: str, names) -> None:
+  """Removes the named files and folders of workdir that exist."""
+  for name in names:
+    path = os.path.join(workdir, name)
+    if os.path.isdir(path):
+      shutil.rmtree(path)
+    elif os.path.exists(path):
+      os.remove(path)
+
+
+def _remove_outputs(workdir: str) -> None:
+  remove(workdir, RUN_OUTPUTS + tuple(n for n in os.listdir(workdir)
+                                      if n.startswith("predictions_")))
+
+
+@contextlib.contextmanager
+def claim(workdir: str, overwrite: bool = False,
+          finished: str | None = "results.json"):
+  """Holds the workdir's lock for the block.
+
+  Raises WorkdirError when another process holds it, or when the file
+  `finished` exists there and `overwrite` is False. With `overwrite`, a
+  finished run's outputs are removed (under the lock) so training starts
+  from step 0; finished=None only locks (tables and sweeps resume). A
+  workdir this call created is removed again if the block fails on bad input
+  before writing anything else.
+  """
+  created = not os.path.exists(workdir)
+  os.makedirs(workdir, exist_ok=True)
+  lock_path = os.path.join(workdir, ".lock")
+  fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      raise WorkdirError(f"{workdir}: another run is using this workdir "
+                         f"(lock {lock_path}); wait for it or choose another "
+                         "--workdir.") from None
+    if finished and os.path.exists(os.path.join(workdir, finished)):
+      if not overwrite:
+        raise WorkdirError(f"{workdir}: holds a finished run ({finished}); "
+                           "pass --overwrite to train it again from scratch "
+                           "or choose another --workdir.")
+      _remove_outputs(workdir)
+    try:
+      yield
+    except UserError:
+      if created and os.listdir(workdir) == [".lock"]:
+        shutil.rmtree(workdir, ignore_errors=True)
+      raise
+  finally:
+    os.close(fd)

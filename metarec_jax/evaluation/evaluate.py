@@ -1,0 +1,86 @@
+"""Scenario evaluation: adapted predictions -> metrics and a run's files.
+
+Each test scenario is read once, after training. Predictions are clipped to
+the rating range and written to predictions_<scenario>.csv; metrics are
+computed from exactly those numbers, so anyone can recompute results.json
+from the CSVs.
+"""
+
+import csv
+import os
+
+import numpy as np
+
+from metarec_jax.core import io
+from metarec_jax.data import scenarios
+from metarec_jax.data.tasks import TaskSet
+from metarec_jax.evaluation import floors, metrics, predict
+
+
+def floor_metrics(prep, tasks: TaskSet, seed: int) -> dict:
+  out = {}
+  for name in floors.FLOORS:
+    pred = predict.clip(floors.predict(name, prep.floor_stats, tasks, seed),
+                        prep.rating_range)
+    out[name] = metrics.compute_metrics(tasks.query_ratings, pred,
+                                        random_ranking=(name == "random"))
+  return out
+
+
+def write_predictions(path: str, prep, tasks: TaskSet, pred: np.ndarray):
+  tmp = path + ".tmp"
+  with open(tmp, "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["user_id", "item_id", "rating", "prediction"])
+    users = prep.users.ids[tasks.users]
+    items = prep.items.ids[tasks.query_items]
+    for u, its, ys, ps in zip(users, items, tasks.query_ratings, pred):
+      for i, y, p in zip(its, ys, ps):
+        w.writerow([int(u), int(i), f"{y:g}", f"{p:.6f}"])
+  os.replace(tmp, path)
+
+
+def split_manifest(prep) -> dict:
+  s = prep.split
+  ids = lambda a: [int(x) for x in np.sort(a)]
+  users = lambda t: [int(u) for u in prep.users.ids[t.users]]
+  return {
+      "existing_users": ids(s.existing_users),
+      "new_users": ids(s.new_users),
+      "validation_users": ids(s.validation_users),
+      "existing_items": ids(s.existing_items),
+      "new_items": ids(s.new_items),
+      "tasks": {**{name: users(prep.tasks[name])
+                   for name in ("train", "validation")},
+                **{name: users(prep.test_tasks(name))
+                   for name in scenarios.SCENARIOS}},
+  }
+
+
+def evaluate_scenarios(run_dir: str, prep, method, params, hparams,
+                       config) -> dict:
+  """Touches each test scenario once; writes the CSVs; returns
+  {"scenarios": {S: metrics}, "floors": {F: {S: metrics}}}."""
+  results = {"scenarios": {}, "floors": {f: {} for f in floors.FLOORS}}
+  for name in scenarios.SCENARIOS:
+    tasks = prep.test_tasks(name)
+    pred = predict.clip(predict.predict_tasks(
+        method, params, prep.tables, tasks, hparams, config.eval_batch_size,
+        config.data.buckets, name), prep.rating_range)
+    write_predictions(os.path.join(run_dir, f"predictions_{name}.csv"), prep,
+                      tasks, pred)
+    # Metrics from the rounded numbers the CSV holds.
+    results["scenarios"][name] = metrics.compute_metrics(
+        tasks.query_ratings, np.round(pred.astype(np.float64), 6))
+    for floor, m in floor_metrics(prep, tasks, config.seed).items():
+      results["floors"][floor][name] = m
+  return results
+
+
+def write_run(run_dir: str, prep, results: dict, config, selection) -> None:
+  """results.json (with the run's config and selection) and split.json."""
+  results = {**results, "seed": config.seed, "config": config.to_dict(),
+             "selection": selection}
+  io.write_json(os.path.join(run_dir, "results.json"),
+                io.round_floats(results))
+  io.write_json(os.path.join(run_dir, "split.json"), split_manifest(prep))

@@ -1,0 +1,152 @@
+"""Seeded results -> table.json and table.md (mean ± std over seeds).
+
+table.json: {"methods": {M: {S: {metric: {"mean", "std", "seeds": [...]}}}},
+"floors": {F: {...}}}. In table.md the best mean of each column (methods and
+floors) is bold, and a method whose mean does not beat the best floor of that
+column carries '!'. std is the sample standard deviation (ddof=1).
+"""
+
+import numpy as np
+
+from metarec_jax.data import scenarios
+from metarec_jax.evaluation import floors
+
+METRICS = ("mae", "rmse", "ndcg@1", "ndcg@3", "ndcg@5")
+LOWER_IS_BETTER = {"mae", "rmse"}
+
+
+def summarise(values) -> dict:
+  v = np.asarray(values, np.float64)
+  std = float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+  return {"mean": round(float(np.mean(v)), 6), "std": round(std, 6),
+          "seeds": [round(float(x), 6) for x in v]}
+
+
+def aggregate(per_seed: list) -> dict:
+  """[{S: {metric: value}}] over seeds -> {S: {metric: summary}}."""
+  return {s: {m: summarise([r[s][m] for r in per_seed]) for m in METRICS}
+          for s in per_seed[0]}
+
+
+def build_table(method_results: dict, floor_results: list) -> dict:
+  """method_results: {M: [per-seed {S: {metric}}]}; floor_results: per-seed
+  results["floors"] ({F: {S: {metric}}}), one per seed."""
+  return {"methods": {m: aggregate(r) for m, r in method_results.items()},
+          "floors": {f: aggregate([fr[f] for fr in floor_results])
+                     for f in floors.FLOORS}}
+
+
+def _floor_best(table, s, metric) -> float:
+  vals = [table["floors"][f][s][metric]["mean"] for f in table["floors"]
+          if not (f == "random" and metric in LOWER_IS_BETTER)]
+  return (min if metric in LOWER_IS_BETTER else max)(vals)
+
+
+def beats(metric: str, value: float, best: float) -> bool:
+  return value < best if metric in LOWER_IS_BETTER else value > best
+
+
+TEXT_SUFFIX = "_text"
+TEXT_CELLS = (("item_cold", "mae"), ("item_cold", "ndcg@3"),
+              ("user_item_cold", "mae"), ("user_item_cold", "ndcg@3"))
+
+
+def text_effect(table: dict) -> list[str]:
+  """Lines comparing every row M with its row M_text, seed by seed.
+
+  Both rows ran on the same seeds and tasks, so the comparison is paired: a
+  "clear gain" means the text row is better on every seed; anything less is
+  reported as no clear gain, with the mean difference.
+  """
+  methods = table["methods"]
+  lines = []
+  for base in methods:
+    text = base + TEXT_SUFFIX
+    if text not in methods:
+      continue
+    for s, metric in TEXT_CELLS:
+      if s not in methods[base] or s not in methods[text]:
+        continue
+      a, b = methods[base][s][metric], methods[text][s][metric]
+      wins = sum(beats(metric, y, x) for x, y in zip(a["seeds"], b["seeds"]))
+      n = len(a["seeds"])
+      verdict = ("clear gain" if wins == n and n > 1 else
+                 "no clear gain")
+      lines.append(f"- {base} -> {text}, {s} {metric}: {a['mean']:.4f} -> "
+                   f"{b['mean']:.4f} ({b['mean'] - a['mean']:+.4f}; text "
+                   f"better on {wins}/{n} seeds): **{verdict}**")
+  return lines
+
+
+def add_selection(table: dict, per_seed: dict, k_shots=()) -> None:
+  """Puts the selection into table: {method: [best validation MAE per
+  seed]}, their means, and the k-shot cuts of the criterion (if any)."""
+  table["validation_mae_seeds"] = {m: list(v) for m, v in per_seed.items()}
+  table["validation_mae"] = {m: float(np.mean(v))
+                             for m, v in per_seed.items()}
+  if k_shots:  # train.validation_mae's cuts.
+    table["validation_k_shots"] = list(k_shots)
+
+
+def _margin(table: dict, order) -> str:
+  """How often the selected row beats the runner-up, seed by seed: a mean
+  lead that one seed carries is a thin selection."""
+  per_seed = table.get("validation_mae_seeds", {})
+  if len(order) < 2 or order[0] not in per_seed or order[1] not in per_seed:
+    return ""
+  a, b = per_seed[order[0]], per_seed[order[1]]
+  wins = sum(x < y for x, y in zip(a, b))
+  return (f" (lower than the runner-up {order[1]} on {wins}/{len(a)} seeds, "
+          f"by {min(y - x for x, y in zip(a, b)):+.4f} to "
+          f"{max(y - x for x, y in zip(a, b)):+.4f})")
+
+
+def markdown(table: dict, title: str = "") -> str:
+  lines = [f"# {title}", ""] if title else []
+  rows = ([("method", m, table["methods"][m]) for m in table["methods"]]
+          + [("floor", f, table["floors"][f]) for f in table["floors"]])
+  for s in scenarios.SCENARIOS:
+    if not any(s in r[2] for r in rows):
+      continue
+    lines += [f"## {s}", "",
+              "| | " + " | ".join(METRICS) + " |",
+              "|---|" + "---|" * len(METRICS)]
+    best = {}
+    for metric in METRICS:
+      vals = [r[2][s][metric]["mean"] for r in rows
+              if not (r[1] == "random" and metric in LOWER_IS_BETTER)]
+      best[metric] = (min if metric in LOWER_IS_BETTER else max)(vals)
+    for kind, name, res in rows:
+      cells = []
+      for metric in METRICS:
+        c = res[s][metric]
+        text = f"{c['mean']:.4f} ± {c['std']:.4f}"
+        if c["mean"] == best[metric] and not (
+            name == "random" and metric in LOWER_IS_BETTER):
+          text = f"**{text}**"
+        if kind == "method" and not beats(metric, c["mean"],
+                                          _floor_best(table, s, metric)):
+          text += " !"
+        cells.append(text)
+      label = name if kind == "method" else f"_{name}_ (floor)"
+      lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+  first_floor = next(iter(table["floors"].values()))
+  n = len(next(iter(first_floor.values()))["mae"]["seeds"])
+  lines.append(f"Mean ± sample std over {n} seeds. **bold** = best mean in "
+               "the column; ! = the method's mean does not beat the best "
+               "floor of that column (random excluded for MAE/RMSE).")
+  effect = text_effect(table)
+  if effect:
+    lines += ["", "Item text features, paired by seed (same tasks): "] + effect
+  val = table.get("validation_mae")
+  if val:  # The only selection the protocol allows: validation users.
+    order = sorted(val, key=val.get)
+    ks = table.get("validation_k_shots")
+    over = (", averaged over their full supports and the supports cut to K = "
+            + ", ".join(map(str, ks)) if ks else "")
+    lines += ["", f"Mean best validation MAE (validation users only{over}; "
+              "the selection criterion): " + ", ".join(
+                  f"{m} {val[m]:.4f}" for m in order) + f". Selected: "
+              f"**{order[0]}**" + _margin(table, order) + "."]
+  return "\n".join(lines) + "\n"

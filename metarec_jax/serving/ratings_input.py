@@ -1,0 +1,149 @@
+"""A new user's ratings from a file: CSV or JSON, checked line by line.
+
+Accepted:
+  CSV with header `item_id,rating` (one user) or `user_id,item_id,rating`
+  (several users, batch mode); a header with no rows is a user with no
+  ratings, who gets the meta-learned prior.
+  JSON: `[{"item_id": 1, "rating": 4}, ...]`, `{"ratings": [...]}`, or
+  `{"users": {"alice": [...], ...}}` (batch mode).
+Errors are `DataError`s naming the file, the line and what to do.
+"""
+
+import csv
+import io
+import json
+import math
+
+from metarec_jax.core.errors import DataError
+from metarec_jax.data import csv_source
+
+Ratings = list  # [(original item id, rating)]
+
+
+def _item(path, line, value):
+  try:
+    if isinstance(value, float) and not value.is_integer():
+      raise ValueError
+    return int(value)
+  except (TypeError, ValueError):
+    raise DataError(f"{path}:{line}: item_id {value!r} is not an integer; "
+                    "use the item ids of the training data.") from None
+
+
+def _rating(path, line, value, lo, hi):
+  try:
+    r = float(value)
+  except (TypeError, ValueError):
+    raise DataError(f"{path}:{line}: rating {value!r} is not a number; fix "
+                    "or delete this line.") from None
+  if not math.isfinite(r):
+    raise DataError(f"{path}:{line}: rating {value!r} is not a finite "
+                    "number; fix or delete this line.")
+  if not lo <= r <= hi:
+    raise DataError(f"{path}:{line}: rating {value!r} is outside the "
+                    f"model's range {lo:g}..{hi:g}; fix or delete this line.")
+  return r
+
+
+def _add(users, path, line, user, item, rating, first_line):
+  """first_line also collects `unknown` [(line, item)] when given `known`."""
+  known = first_line.get("known")
+  if known is not None and item not in known:
+    first_line["unknown"].append((line, item))
+  key = (user, item)
+  if key in first_line:
+    raise DataError(f"{path}:{line}: item {item} is rated again (first at "
+                    f"line {first_line[key]}); keep one rating per item.")
+  first_line[key] = line
+  users.setdefault(user, []).append((item, rating))
+
+
+def _parse_csv(path, text, lo, hi, first_line):
+  reader = csv.reader(io.StringIO(text))
+  header = [h.strip() for h in next(reader)]
+  batch = "user_id" in header
+  want = ["user_id", "item_id", "rating"] if batch else ["item_id", "rating"]
+  if header != want:
+    raise DataError(f"{path}:1: header is {','.join(header)!r}; expected "
+                    f"{','.join(want)!r} (or user_id,item_id,rating for "
+                    "several users).")
+  truncated = not text.endswith(("\n", "\r"))
+  last = len(text.splitlines())
+  users = {}
+  for row in reader:
+    line = reader.line_num
+    if not any(v.strip() for v in row):
+      continue
+    csv_source.check_width(path, line, row, want, truncated and line == last)
+    row = [v.strip() for v in row]
+    user = row[0] if batch else ""
+    _add(users, path, line, user, _item(path, line, row[-2]),
+         _rating(path, line, row[-1], lo, hi), first_line)
+  return batch, users
+
+
+def _parse_json(path, text, lo, hi, first_line):
+  try:
+    obj = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise DataError(f"{path}:{e.lineno}: invalid JSON ({e.msg}); expected a "
+                    'list of {"item_id": ..., "rating": ...}.') from None
+  batch = isinstance(obj, dict) and "users" in obj
+  if batch:
+    groups = obj["users"]
+  else:
+    groups = {"": obj.get("ratings") if isinstance(obj, dict) else obj}
+  users = {}
+  if not isinstance(groups, dict):
+    raise DataError(f'{path}:1: "users" must map a user key to a list of '
+                    "ratings.")
+  for user, entries in groups.items():
+    if not isinstance(entries, list):
+      raise DataError(f'{path}:1: expected a list of {{"item_id", "rating"}}'
+                      f" objects{' for user ' + repr(user) if batch else ''}.")
+    users.setdefault(user, [])
+    for n, e in enumerate(entries):
+      where = f"entry {n}" + (f" of user {user!r}" if batch else "")
+      if not isinstance(e, dict) or set(e) != {"item_id", "rating"}:
+        raise DataError(f'{path}:1: {where} must be {{"item_id": ..., '
+                        f'"rating": ...}}, got {json.dumps(e)[:80]}.')
+      _add(users, path, f"1 ({where})", user, _item(path, 1, e["item_id"]),
+           _rating(path, 1, e["rating"], lo, hi), first_line)
+  return batch, users
+
+
+def read(path: str, rating_range, known_items=None) -> tuple[bool, dict]:
+  """Returns (batch mode, {user key: [(item id, rating)]}).
+
+  With known_items (original ids), ids outside it are one error listing
+  each with its line.
+  """
+  try:
+    with open(path, "rb") as f:
+      data = f.read()
+  except OSError as e:
+    raise DataError(f"{path}: cannot read ({e.strerror}); check --ratings."
+                    ) from None
+  try:
+    text = data.decode("utf-8-sig")
+  except UnicodeDecodeError as e:
+    line = data[:e.start].count(b"\n") + 1
+    raise DataError(f"{path}:{line}: invalid UTF-8 at byte offset {e.start}; "
+                    "re-save the file as UTF-8.") from None
+  if not text.strip():
+    raise DataError(f"{path}:1: the file is empty; write a header "
+                    "`item_id,rating` (no rows: the prior) or a JSON list.")
+  lo, hi = rating_range
+  state = {"unknown": []}
+  if known_items is not None:
+    state["known"] = {int(i) for i in known_items}
+  parse = _parse_json if text.lstrip()[:1] in "[{" else _parse_csv
+  batch, users = parse(path, text, lo, hi, state)
+  unknown = state["unknown"]
+  if unknown:
+    shown = ", ".join(f"{item} (line {line})" for line, item in unknown[:20])
+    more = f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
+    raise DataError(f"{path}:{unknown[0][0]}: {len(unknown)} item id(s) "
+                    f"unknown to the model: {shown}{more}; remove them (the "
+                    "model knows the items of its training data).")
+  return batch, users

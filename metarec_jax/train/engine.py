@@ -1,0 +1,305 @@
+"""The one training loop: R runs of one method as one jitted, vmapped step.
+
+A run is (config, data, seed, folder): five seeds of a table row, the grid
+points of a sweep, the members of an ensemble, or the single run of
+scripts/main.py (R = 1). Runs of one method share its static config (shapes,
+step counts), so their train states stack on a leading run axis and
+train/step.py's vmapped step trains them all; each run's outer rate, weight
+decay and method hparams are traced, so they may differ.
+
+For every run, whichever script started it: its own batches (data/schedule.py,
+a pure function of its seed and the step), validation on its own validation
+users every `eval_every` steps, its best-on-validation parameters kept and
+saved to <run>/params, TensorBoard events in <run>/tensorboard, and progress
+with an ETA in the log. For the group: early stopping after `patience`
+evaluations without improvement (the runs' mean MAE, or any run's for a
+sweep), checkpoints in <group>/checkpoints every `checkpoint_every` steps and
+at the end (a rerun of the same command resumes from the latest and gives
+the same numbers), and a stop naming the step and the last good checkpoint
+when a loss goes non-finite (in a sweep, that run is dropped instead).
+"""
+
+import dataclasses
+import os
+import time
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from metarec_jax.core import writers
+from metarec_jax.core.errors import TrainingDiverged
+from metarec_jax.data import batching, pipeline, schedule
+from metarec_jax.evaluation import selection
+from metarec_jax.meta import base
+from metarec_jax.train import checkpoints, early_stop, sharding, step
+
+
+@dataclasses.dataclass
+class Run:
+  """One training run.
+
+  Attributes:
+    config: its full config (method, rates, seed of the data split, ...).
+    prep: its prepared data.
+    seed: its init key and data order (ensemble members differ here only).
+    workdir: its folder: params/ and tensorboard/ go there.
+    init_method: the method object that initialises it (its output bias is
+      its data's global mean; Meta-SGD's rates start at its inner_lr); None:
+      the group's method.
+  """
+  config: ml_collections.ConfigDict
+  prep: pipeline.Prepared
+  seed: int
+  workdir: str
+  init_method: object = None
+
+
+@dataclasses.dataclass
+class Trained:
+  """best_params, final_params: per run (numpy pytrees); records: per run
+  {best_step, best_validation_mae, history: [[step, mae]], diverged_at?}."""
+  best_params: list
+  final_params: list
+  records: list
+  timing: dict
+
+
+def stack(trees):
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def take(tree, i: int):
+  return jax.tree.map(lambda x: x[i], tree)
+
+
+def steps_to_boundary(done: int, config, scan_steps: int) -> int:
+  """How many steps to run before the next log, eval or checkpoint step."""
+  n = min(scan_steps, config.num_steps - done)
+  for every in (config.log_every, config.eval_every, config.checkpoint_every):
+    n = min(n, every - done % every)
+  return max(n, 1)
+
+
+class Group:
+  """The state of one training group between steps."""
+
+  def __init__(self, method, runs, config, group_dir: str):
+    self.method, self.runs, self.config = method, runs, config
+    self.group_dir = group_dir
+    self.tables = jax.device_put(stack(
+        [jax.tree.map(np.asarray, r.prep.tables) for r in runs]))
+    self.hparams = stack([base.hparams(r.config) for r in runs])
+    self.states = stack([step.init_state(
+        r.init_method or method, jax.tree.map(np.asarray, r.prep.tables),
+        r.seed, r.config.outer_lr, r.config.weight_decay, config.clip_norm)
+                         for r in runs])
+    self.best = [jax.device_get(take(self.states.params, i))
+                 for i in range(len(runs))]
+    self.records = [{"best_step": 0, "best_validation_mae": float("inf"),
+                     "history": []} for _ in runs]
+    self.schedules = [schedule.Schedule(
+        r.prep.tasks["train"], config.batch_size, config.data.buckets, r.seed)
+                      for r in runs]
+    self.done, self.finished = 0, False
+    self.place = lambda batch: batch
+
+  def batch(self, at: int):
+    """Every run's batch of step `at`, padded to the largest bucket."""
+    return batching.stack([s.batch(at) for s in self.schedules])
+
+  def alive(self) -> list:
+    return ["diverged_at" not in r for r in self.records]
+
+  def meta(self, stopper: early_stop.EarlyStop) -> dict:
+    return {"done": self.done, "finished": self.finished,
+            "records": self.records, "stopper": stopper.state()}
+
+  def restore(self, ckpt, stopper) -> bool:
+    """Resumes from the group's latest checkpoint; False if there is none."""
+    latest = ckpt.latest_step()
+    if latest is None:
+      return False
+    self.states, best, meta = ckpt.restore(latest, self.states,
+                                           stack(self.best))
+    self.best = [jax.device_get(take(best, i)) for i in range(len(self.runs))]
+    self.records, self.done = meta["records"], meta["done"]
+    self.finished = meta["finished"]
+    stopper.restore(meta["stopper"])
+    logging.info("Resumed %s from step %d", self.group_dir, self.done)
+    return True
+
+  def shard(self) -> None:
+    """Splits task batches over the local devices; replicates the rest."""
+    if jax.device_count() == 1:
+      return
+    mesh = sharding.task_mesh()
+    self.states, self.tables = sharding.replicate((self.states, self.tables),
+                                                  mesh)
+    self.place = lambda batch: sharding.shard_batch(batch, mesh, task_axis=1)
+    logging.info("Sharding task batches over %d devices", mesh.devices.size)
+
+
+def _check_finite(group: Group, pending: list, ckpt, drop: bool) -> list:
+  """Marks (drop) or raises on runs whose loss or gradient went non-finite."""
+  ms = jax.device_get(pending)
+  bad = ~np.all([np.isfinite(m["loss"]) & np.isfinite(m["grad_norm"])
+                 for m in ms], axis=0)
+  for i in np.flatnonzero(bad):
+    if not drop:
+      last = ckpt.latest_step()
+      raise TrainingDiverged(
+          f"run {group.runs[i].workdir}: non-finite loss or gradient at step "
+          f"{group.done}; last good checkpoint: " + (
+              f"step {last} in {group.group_dir}/checkpoints"
+              if last is not None else "none yet") +
+          "; lower outer_lr or inner_lr (a rerun resumes from there).")
+    group.records[i].setdefault("diverged_at", group.done)
+  return ms
+
+
+def _log(group: Group, ms: list, writers_: list, progress, prefix: str):
+  losses = np.mean([m["loss"] for m in ms], axis=0)
+  norms = ms[-1]["grad_norm"]
+  for i, w in enumerate(writers_):
+    w.write_scalars(group.done, {"train/loss": float(losses[i]),
+                                 "train/grad_norm": float(norms[i])})
+  logging.info("%sstep %s, loss %s", prefix, progress(group.done),
+               np.round(losses, 4))
+
+
+def _validate(group: Group, stopper, writers_, prefix: str) -> bool:
+  """Scores every live run on its validation users; True: stop training."""
+  improved, latest = False, []
+  for i, r in enumerate(group.runs):
+    if not group.alive()[i]:
+      continue
+    params = take(group.states.params, i)
+    mae = selection.validation_mae(group.method, params, r.prep,
+                                   take(group.hparams, i), group.config)
+    rec = group.records[i]
+    rec["history"].append([group.done, round(mae, 6)])
+    latest.append(mae)
+    writers_[i].write_scalars(group.done, {"validation/mae": mae})
+    if mae < rec["best_validation_mae"]:
+      rec.update(best_validation_mae=mae, best_step=group.done)
+      group.best[i] = jax.device_get(params)
+      improved = True
+  stop = stopper.update(latest, improved)
+  logging.info("%sstep %d validation MAE %s", prefix, group.done,
+               [r["history"][-1][1] if r["history"] else None
+                for r in group.records])
+  if stop:
+    logging.info("%searly stop at step %d", prefix, group.done)
+  return stop
+
+
+def _compile(group: Group, step_fn) -> float:
+  """Compiles the step for every support bucket on a scratch copy of the
+  states (the step donates them); returns the seconds it took."""
+  t0 = time.time()
+  tasks = group.runs[0].prep.tasks["train"]
+  for size in group.config.data.buckets:
+    one = batching.pad_tasks(tasks, np.array([], np.int64), size,
+                             group.config.batch_size)
+    dummy = group.place(batching.stack([one] * len(group.runs)))
+    scratch = jax.tree.map(jnp.copy, group.states)
+    jax.block_until_ready(step_fn(scratch, group.tables, dummy,
+                                  group.hparams))
+  return time.time() - t0
+
+
+def _advance(group: Group, n: int, step_fn, scanned) -> list:
+  """Runs n meta-steps (one jitted scan when n > 1); returns their metrics."""
+  if n > 1:
+    batches = batching.stack([group.batch(s) for s in
+                              range(group.done, group.done + n)])
+    group.states, m = scanned(group.states, group.tables, batches,
+                              group.hparams)
+    out = [take(m, j) for j in range(n)]
+  else:
+    group.states, m = step_fn(group.states, group.tables,
+                              group.place(group.batch(group.done)),
+                              group.hparams)
+    out = [m]
+  group.done += n
+  return out
+
+
+def _boundary(group: Group, pending, ckpt, stopper, writers_, progress,
+              drop: bool, prefix: str) -> None:
+  """Log, validation and checkpoint work due at the current step."""
+  config = group.config
+  last = group.done == config.num_steps
+  at = lambda every: group.done % every == 0 or last
+  ms = _check_finite(group, pending, ckpt, drop)
+  if at(config.log_every):
+    _log(group, ms, writers_, progress, prefix)
+  stopped = False
+  if not any(group.alive()):
+    logging.info("%severy run diverged by step %d", prefix, group.done)
+    stopped = True
+  elif at(config.eval_every):
+    stopped = _validate(group, stopper, writers_, prefix)
+  group.finished = stopped or last
+  if at(config.checkpoint_every) or group.finished:
+    ckpt.save(group.done, group.states, stack(group.best),
+              group.meta(stopper))
+
+
+def train(method, runs: list, config, group_dir: str, *,
+          drop_diverged: bool = False, stop_on_mean: bool = True,
+          log_prefix: str = "") -> Trained:
+  """Trains the runs together (see the module docstring).
+
+  config: the group's static config (num_steps, batch_size, data.buckets,
+  eval_every, log_every, checkpoint_every, patience, scan_steps,
+  validation_k_shots, eval_batch_size, clip_norm). drop_diverged: a sweep,
+  where a too-high rate is an expected outcome. stop_on_mean: early
+  stopping watches the runs' mean validation MAE, else any run's own best.
+  """
+  t0 = time.time()
+  group = Group(method, runs, config, group_dir)
+  stopper = early_stop.EarlyStop(config.patience, stop_on_mean)
+  ckpt = checkpoints.GroupCheckpointer(group_dir)
+  group.restore(ckpt, stopper)
+  start = group.done
+  group.shard()
+  step_fn = step.make_step(method, config.clip_norm)
+  scanned = (step.make_scanned_steps(method, config.clip_norm)
+             if config.scan_steps > 1 else None)
+  compile_s = _compile(group, step_fn) if not group.finished else 0.0
+  writers_ = [writers.MetricWriter(os.path.join(r.workdir, "tensorboard"))
+              for r in runs]
+  progress = writers.Progress(config.num_steps, start)
+  pending, t_side, t_loop = [], 0.0, time.time()
+  while not group.finished:
+    pending += _advance(group, steps_to_boundary(group.done, config,
+                                                 config.scan_steps),
+                        step_fn, scanned)
+    if not any(group.done % every == 0 for every in (
+        config.log_every, config.eval_every, config.checkpoint_every)) and (
+            group.done < config.num_steps):
+      continue
+    jax.block_until_ready(group.states.params)
+    t_side0 = time.time()
+    _boundary(group, pending, ckpt, stopper, writers_, progress,
+              drop_diverged, log_prefix)
+    pending, t_side = [], t_side + time.time() - t_side0
+  steps_run = group.done - start
+  loop_s = time.time() - t_loop - t_side
+  for r, params, w in zip(runs, group.best, writers_):
+    checkpoints.save_params(r.workdir, params)
+    w.close()
+  ckpt.close()
+  return Trained(
+      best_params=group.best,
+      final_params=[jax.device_get(take(group.states.params, i))
+                    for i in range(len(runs))],
+      records=group.records,
+      timing={"wall_s": time.time() - t0, "compile_s": compile_s,
+              "steps_run": steps_run, "resumed_at": start, "runs": len(runs),
+              "ms_per_step_mean": (1e3 * loop_s / steps_run if steps_run
+                                   else None)})

@@ -1,0 +1,84 @@
+"""The meta-step, written once: R runs of one method, vmapped and jitted.
+
+A run's train state holds its own outer learning rate and weight decay
+(optax.inject_hyperparams), and its traced method hparams arrive beside the
+batch, so seeds, sweep points and ensemble members of one method share one
+compiled step: every argument has a leading run axis [R].
+"""
+
+import chex
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from metarec_jax.core.types import Params, PRNGKey
+from metarec_jax.meta import base
+
+
+@flax.struct.dataclass
+class TrainState:
+  params: Params
+  opt_state: optax.OptState
+  step: jax.Array
+  rng: PRNGKey
+
+
+def make_optimizer(clip_norm: float, outer_lr: float = 1e-3,
+                   weight_decay: float = 0.0) -> optax.GradientTransformation:
+  """Global-norm clipping, then AdamW whose rate and decay are state."""
+  parts = [optax.clip_by_global_norm(clip_norm)] if clip_norm > 0 else []
+  return optax.chain(*parts, optax.inject_hyperparams(optax.adamw)(
+      learning_rate=outer_lr, weight_decay=weight_decay))
+
+
+def init_state(method: base.Method, tables: dict, seed: int, outer_lr: float,
+               weight_decay: float, clip_norm: float) -> TrainState:
+  """One run's state: params from its seed, optimizer with its rates."""
+  key = jax.random.fold_in(jax.random.key(seed), 1)
+  k_init, k_train = jax.random.split(key)
+  params = method.init(k_init, tables)
+  opt_state = make_optimizer(clip_norm, outer_lr, weight_decay).init(params)
+  return TrainState(params, opt_state, jnp.zeros((), jnp.int32), k_train)
+
+
+def apply_gradients(optimizer, state: TrainState, grads) -> TrainState:
+  updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+  return state.replace(params=optax.apply_updates(state.params, updates),
+                       opt_state=opt_state, step=state.step + 1)
+
+
+def _one_run_step(method, optimizer):
+  """(state, tables, batch, hparams) -> (state, metrics) for one run."""
+
+  def step(state: TrainState, tables, batch, hparams):
+    rng = jax.random.fold_in(state.rng, state.step)
+    (loss, aux), grads = jax.value_and_grad(method.meta_loss, has_aux=True)(
+        state.params, tables, batch, rng, hparams)
+    return (apply_gradients(optimizer, state, grads),
+            {"loss": loss, "grad_norm": optax.tree.norm(grads), **aux})
+
+  return step
+
+
+def make_step(method: base.Method, clip_norm: float, max_traces: int = 0):
+  """Returns step(states, tables, batch, hparams) -> (states, metrics), all
+  with a leading run axis; jitted, the states donated. max_traces > 0 makes
+  a retrace beyond that count an error (tests guard recompiles with it)."""
+  step = jax.vmap(_one_run_step(method, make_optimizer(clip_norm)))
+  if max_traces:
+    step = chex.assert_max_traces(step, n=max_traces)
+  return jax.jit(step, donate_argnums=0)
+
+
+def make_scanned_steps(method: base.Method, clip_norm: float):
+  """Returns steps(states, tables, batches, hparams) -> (states, metrics
+  [n, R]): n meta-steps in one jitted lax.scan over batches stacked on a
+  leading axis [n, R, T, ...]; no host round trip between them."""
+  step = jax.vmap(_one_run_step(method, make_optimizer(clip_norm)))
+
+  def steps(states, tables, batches, hparams):
+    return jax.lax.scan(lambda s, b: step(s, tables, b, hparams), states,
+                        batches)
+
+  return jax.jit(steps, donate_argnums=0)
