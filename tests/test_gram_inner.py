@@ -5,7 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from metarec_jax.meta import gram_inner, inner
+from configs import melu as melu_config
+from metarec_jax.evaluation import predict
+from metarec_jax.meta import base, gram_inner, inner, registry
 from metarec_jax.models import melu
 
 
@@ -57,21 +59,17 @@ def test_gram_form_matches_generic_predictions_and_meta_gradients(first_order):
 
 
 def test_bfloat16_compute_path_stays_close_to_float32(ml100k_prep):
-  from configs import melu as melu_config
-  from metarec_jax import evaluate, methods
-  from metarec_jax.meta import step as meta
   config = melu_config.get_config("ml100k,smoke")
   config.inner_steps = 2
   tables = jax.tree.map(np.asarray, ml100k_prep.tables)
-  tasks = ml100k_prep.tasks["user_item_cold"]
+  tasks = ml100k_prep.test_tasks("user_item_cold")
   preds = {}
   for dtype in ("float32", "bfloat16"):
     config.compute_dtype = dtype
-    method = methods.build(config, ml100k_prep)
+    method = registry.build(config, ml100k_prep)
     params = method.init(jax.random.key(0), tables)
-    preds[dtype] = evaluate.predict_tasks(
-        meta.make_predict(method), params, tables, tasks,
-        methods.hparams(config), 128, (96,))
+    preds[dtype] = predict.predict_tasks(method, params, tables, tasks,
+                                         base.hparams(config), 128, (96,))
   err = np.abs(preds["bfloat16"] - preds["float32"])
   # bfloat16 keeps 8 bits of mantissa: ratings near 3.5 round by ~0.01.
   assert err.mean() < 0.02 and err.max() < 0.1

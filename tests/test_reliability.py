@@ -1,7 +1,9 @@
-"""Crash safety (kill -9 then rerun: byte-identical results), the workdir
-lock and --overwrite, the NaN stop, and checksummed cached assets."""
+"""Crash safety (kill -9 then rerun: the rerun resumes, and its results are
+byte-identical), the workdir lock and --overwrite, the NaN stop, and
+checksummed cached assets."""
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -11,8 +13,10 @@ import time
 import numpy as np
 import pytest
 
-from metarec_jax import cli, train
-from metarec_jax.data import assets
+from metarec_jax.core import assets, workdir
+from metarec_jax.core.errors import TrainingDiverged, WorkdirError
+from metarec_jax.data import schedule
+from metarec_jax.train import experiment
 from tiny_run import flags_for, tiny_config, write_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,12 +60,17 @@ def test_kill_9_then_rerun_is_byte_identical(tmp_path):
   killed.send_signal(signal.SIGKILL)
   killed.wait()
   assert killed.returncode == -signal.SIGKILL
-  assert max(_checkpoint_steps(part)) < 60
+  resume_at = max(_checkpoint_steps(part))
+  assert 10 <= resume_at < 60
   assert not (part / "results.json").exists()
 
   proc = run(part)  # The same command again resumes.
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert "Resumed from step" in proc.stderr
+  # A resume, not a restart: it ran only the steps after the checkpoint.
+  timing = json.loads((part / "timing.json").read_text())
+  assert timing["resumed_at"] == resume_at
+  assert timing["steps_run"] == 60 - resume_at
+  assert json.loads((full / "timing.json").read_text())["steps_run"] == 60
   assert (part / "results.json").read_bytes() == (
       full / "results.json").read_bytes()
 
@@ -73,18 +82,18 @@ def test_kill_9_then_rerun_is_byte_identical(tmp_path):
 
 def test_second_claim_is_refused_and_overwrite_clears(tmp_path):
   w = str(tmp_path / "w")
-  with cli.claim_workdir(w):
-    with pytest.raises(cli.WorkdirError, match="another run is using"):
-      with cli.claim_workdir(w):
+  with workdir.claim(w):
+    with pytest.raises(WorkdirError, match="another run is using"):
+      with workdir.claim(w):
         pass
   for name in ("results.json", "split.json", "predictions_warm.csv"):
     (tmp_path / "w" / name).write_text("{}")
   os.makedirs(tmp_path / "w" / "checkpoints" / "5")
   (tmp_path / "w" / "notes.txt").write_text("mine")
-  with pytest.raises(cli.WorkdirError, match="finished run"):
-    with cli.claim_workdir(w):
+  with pytest.raises(WorkdirError, match="finished run"):
+    with workdir.claim(w):
       pass
-  with cli.claim_workdir(w, overwrite=True):
+  with workdir.claim(w, overwrite=True):
     assert sorted(os.listdir(w)) == [".lock", "notes.txt"]
 
 
@@ -92,7 +101,7 @@ def test_nan_stops_naming_step_and_last_good_checkpoint(tmp_path,
                                                        monkeypatch):
   config = tiny_config(write_dataset(str(tmp_path / "data")), num_steps=20,
                        every=5)
-  clean = train.Schedule.batch
+  clean = schedule.Schedule.batch
 
   def poisoned(self, step):
     batch = clean(self, step)
@@ -101,10 +110,10 @@ def test_nan_stops_naming_step_and_last_good_checkpoint(tmp_path,
           batch.support_ratings, np.nan))
     return batch
 
-  monkeypatch.setattr(train.Schedule, "batch", poisoned)
-  with pytest.raises(train.TrainingDiverged,
+  monkeypatch.setattr(schedule.Schedule, "batch", poisoned)
+  with pytest.raises(TrainingDiverged,
                      match=r"at step 10; last good checkpoint: step 5 in"):
-    train.train_and_evaluate(config, str(tmp_path / "w"))
+    experiment.train_and_evaluate(config, str(tmp_path / "w"))
 
 
 def test_cached_asset_with_wrong_sha256_is_refused_and_refetched(

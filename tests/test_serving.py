@@ -1,6 +1,9 @@
 """Serving: the prior for no ratings, adaptation, dynamic updates, batch
-mode, unknown ids, and scripts/recommend.py's JSON on a finished run."""
+mode, unknown ids, scripts/recommend.py's JSON on a finished run, and that
+its scores for a test user are that user's lines in the run's
+predictions_<scenario>.csv (one prediction function for both)."""
 
+import csv
 import json
 import os
 import subprocess
@@ -10,8 +13,11 @@ import jax
 import numpy as np
 import pytest
 
-from metarec_jax import methods, serving, serving_io, train
-from metarec_jax.data.sources import DataError
+from metarec_jax.core.errors import DataError, ServingError
+from metarec_jax.evaluation import predict
+from metarec_jax.meta import registry
+from metarec_jax.serving import ratings_input, recommender
+from metarec_jax.train import experiment
 from tiny_run import tiny_config, write_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -21,23 +27,27 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def workdir(tmp_path_factory):
   folder = write_dataset(str(tmp_path_factory.mktemp("data")))
   w = str(tmp_path_factory.mktemp("run"))
-  train.train_and_evaluate(tiny_config(folder), w)
+  config = tiny_config(folder)
+  config.method, config.model.residual = "mamo", True
+  config.bias_prior, config.support_prior = 5.0, 10.0
+  experiment.train_and_evaluate(config, w)
   return w
 
 
 @pytest.fixture(scope="module")
 def rec(workdir):
-  return serving.Recommender.load(workdir)
+  return recommender.Recommender.load(workdir)
 
 
 def test_no_ratings_is_the_meta_learned_prior(rec):
   prior = rec.adapt([]).scores
   config = rec.config.copy_and_resolve_references()
   config.inner_steps = 0  # The initialisation itself, no adaptation.
-  no_steps = methods.build(config, rec.prep)
-  batch = rec._batch([(np.zeros(0, np.int32), np.zeros(0, np.float32))])  # pylint: disable=protected-access
-  want = np.asarray(jax.jit(no_steps.predict)(rec.params, rec.tables, batch,
-                                     rec.hparams))[0]
+  no_steps = registry.build(config, rec.prep)
+  batch = rec.serving_batch([(np.zeros(0, np.int32),
+                              np.zeros(0, np.float32))])
+  want = predict.predict_batch(no_steps, rec.params, rec.tables, batch,
+                               rec.hparams)[0]
   np.testing.assert_allclose(prior, want, rtol=1e-6, atol=1e-6)
   adapted = rec.adapt([(1, 5.0), (2, 5.0), (3, 1.0)]).scores
   assert np.abs(adapted - prior).max() > 1e-4
@@ -75,23 +85,23 @@ def test_batch_equals_one_user_at_a_time(rec):
 
 
 def test_unknown_items_are_one_error_listing_them(rec, tmp_path):
-  with pytest.raises(serving.ServingError, match=r"2 item id\(s\) unknown "
+  with pytest.raises(ServingError, match=r"2 item id\(s\) unknown "
                      r"to the model: 999, 1000;"):
     rec.adapt([(1, 4.0), (1000, 3.0), (999, 5.0)], source="x.csv")
   path = tmp_path / "r.csv"
   path.write_text("item_id,rating\n1,4\n2,nan\n")
   with pytest.raises(DataError, match=f"{path}:3: rating 'nan' is not a finite"):
-    serving_io.read(str(path), rec.rating_range)
+    ratings_input.read(str(path), rec.rating_range)
   path.write_text("item_id,rating\n")
-  assert serving_io.read(str(path), rec.rating_range) == (False, {})
+  assert ratings_input.read(str(path), rec.rating_range) == (False, {})
 
 
-def _recommend(workdir, ratings):
+def _recommend(workdir, ratings, *extra, k=3):
   return subprocess.run(
       [sys.executable, os.path.join(ROOT, "scripts", "recommend.py"),
-       f"--workdir={workdir}", f"--ratings={ratings}", "--k=3",
-       "--format=json"], capture_output=True, text=True, timeout=300,
-      check=False)
+       f"--workdir={workdir}", f"--ratings={ratings}", f"--k={k}",
+       "--format=json", *extra], capture_output=True, text=True,
+      timeout=300, check=False)
 
 
 def test_recommend_script_json_and_exit_2(workdir, tmp_path):
@@ -113,3 +123,30 @@ def test_recommend_script_json_and_exit_2(workdir, tmp_path):
   assert "Traceback" not in proc.stderr
   assert f"error: {bad}:3: 1 item id(s) unknown to the model: 4242 (line " \
       "3); remove them" in proc.stderr
+  assert "Warning" not in proc.stderr and "WARNING" not in proc.stderr
+
+
+def test_recommend_scores_a_test_user_as_the_predictions_csv(workdir, rec,
+                                                            tmp_path):
+  """The test user's support as --ratings, their features by --user_id: the
+  scores of their query items are their lines of predictions_<S>.csv."""
+  tasks = rec.prep.test_tasks("user_cold")
+  users = rec.prep.users.ids[tasks.users]
+  support = tasks.support_items[0], tasks.support_ratings[0]
+  path = tmp_path / "support.csv"
+  path.write_text("item_id,rating\n" + "".join(
+      f"{rec.prep.items.ids[i]},{r:g}\n" for i, r in zip(*support)))
+  proc = _recommend(workdir, path, f"--user_id={users[0]}", k=10 ** 6)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  served = {x["item_id"]: x["score"] for x in json.loads(proc.stdout)["items"]}
+  with open(os.path.join(workdir, "predictions_user_cold.csv")) as f:
+    lines = [row for row in csv.DictReader(f)
+             if int(row["user_id"]) == users[0]]
+  assert len(lines) == tasks.query_items.shape[1]
+  for row in lines:
+    assert served[int(row["item_id"])] == pytest.approx(
+        float(row["prediction"]), abs=1e-4)
+  # Without their features the scores differ: the user's row is read.
+  proc = _recommend(workdir, path, k=10 ** 6)
+  other = {x["item_id"]: x["score"] for x in json.loads(proc.stdout)["items"]}
+  assert max(abs(other[i] - served[i]) for i in served) > 1e-4

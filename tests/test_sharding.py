@@ -1,5 +1,6 @@
-"""The meta-step on 1 and 4 simulated devices gives the same loss and grads,
-and bucketed batching gives the same predictions as a single bucket."""
+"""The engine's step on 1 and 4 simulated devices gives the same loss and
+parameters, value for value, and bucketed batching gives the same
+predictions as a single bucket."""
 
 import json
 import os
@@ -9,68 +10,83 @@ import textwrap
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from metarec_jax.evaluation import predict
 
+# One engine step of two vmapped runs on the batch split over a mesh of 1 and
+# of 4 devices (in one process of 4 simulated devices); prints the loss and
+# every value of the updated parameters for each.
 _SCRIPT = textwrap.dedent("""
     import json, sys
-    sys.path.insert(0, {root!r})
+    sys.path.insert(0, {tests!r})
     import jax, numpy as np
-    from configs import melu as melu_config
-    from metarec_jax import methods, sharding
+    from metarec_jax.core import compile_cache
     from metarec_jax.data import batching, pipeline
-    from metarec_jax.meta import step as meta
-    config = melu_config.get_config("ml100k,smoke")
-    config.data.use_tfds = False
-    config.inner_steps = 2
+    from metarec_jax.meta import base, registry
+    from metarec_jax.train import engine, sharding, step
+    from tiny_run import tiny_config, write_dataset
+    compile_cache.enable()  # The test session's cache (conftest.py).
+    config = tiny_config(write_dataset({data!r}))
+    config.method, config.inner_steps = "melu_fo", 1
     prep = pipeline.prepare(config.data, 0)
-    method = methods.build(config, prep)
+    method = registry.build(config, prep)
     tables = jax.tree.map(np.asarray, prep.tables)
+    init = jax.device_get(engine.stack([
+        step.init_state(method, tables, s, 1e-2, 0.0, 10.0) for s in (0, 1)]))
     tasks = prep.tasks["train"]
-    batch = batching.pad_tasks(tasks, np.arange(7), 96, 8)  # 1 padding task
-    params = method.init(jax.random.key(0), tables)
-    hp = methods.hparams(config)
-    mesh = sharding.task_mesh()
-    batch = sharding.shard_batch(batch, mesh)
-    params = sharding.replicate(params, mesh)
-    fn = jax.jit(jax.value_and_grad(method.loss))
-    loss, grads = fn(params, tables, batch, jax.random.key(1), hp)
-    print(json.dumps({{"devices": len(jax.devices()), "loss": float(loss),
-                      "grads": [np.asarray(g).ravel()[:50].tolist()
-                                for g in jax.tree.leaves(grads)]}}))
+    one = batching.pad_tasks(tasks, np.arange(7), 32, 8)  # 1 padding task
+    two = batching.pad_tasks(tasks, np.arange(7, 14), 32, 8)
+    hp = engine.stack([base.hparams(config)] * 2)
+    out = {{"devices": len(jax.devices())}}
+    for n in (1, 4):
+      mesh = sharding.task_mesh(n)
+      batch = sharding.shard_batch(engine.stack([one, two]), mesh,
+                                   task_axis=1)
+      fresh = jax.tree.map(jax.numpy.copy, init)  # The step donates it.
+      states, run_tables = sharding.replicate(
+          (fresh, engine.stack([tables, tables])), mesh)
+      states, m = step.make_step(method, 10.0)(states, run_tables, batch, hp)
+      out[n] = {{"loss": np.asarray(m["loss"]).tolist(),
+                "shards": len(batch.user.sharding.device_set),
+                "params": [np.asarray(x).ravel().tolist()
+                           for x in jax.tree.leaves(states.params)]}}
+    print(json.dumps(out))
 """)
 
 
-def _run(devices: int) -> dict:
+def _run(tmp_path) -> dict:
   env = dict(os.environ)
-  env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+  env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
   env["JAX_PLATFORMS"] = "cpu"
-  out = subprocess.run([sys.executable, "-c", _SCRIPT.format(root=ROOT)],
-                       env=env, capture_output=True, text=True, check=True)
+  script = _SCRIPT.format(tests=os.path.dirname(os.path.abspath(__file__)),
+                          data=str(tmp_path / "data"))
+  out = subprocess.run([sys.executable, "-c", script], env=env,
+                       capture_output=True, text=True, check=True)
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_one_and_four_devices_agree():
-  one, four = _run(1), _run(4)
-  assert one["devices"] == 1 and four["devices"] == 4
-  assert abs(one["loss"] - four["loss"]) < 1e-5
-  for a, b in zip(one["grads"], four["grads"]):
+def test_one_and_four_devices_agree(tmp_path):
+  out = _run(tmp_path)
+  one, four = out["1"], out["4"]
+  assert out["devices"] == 4 and one["shards"] == 1 and four["shards"] == 4
+  np.testing.assert_allclose(one["loss"], four["loss"], rtol=1e-5)
+  assert len(one["params"]) == len(four["params"])
+  for a, b in zip(one["params"], four["params"]):
+    assert len(a) == len(b)
     np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4)
 
 
 def test_bucketed_and_unbucketed_predictions_agree(ml100k_prep):
-  import jax
-  from configs import melu as melu_config
-  from metarec_jax import evaluate, methods
-  from metarec_jax.meta import step as meta
+  import jax  # pylint: disable=g-import-not-at-top
+  from configs import melu as melu_config  # pylint: disable=g-import-not-at-top
+  from metarec_jax.meta import base, registry  # pylint: disable=g-import-not-at-top
   config = melu_config.get_config("ml100k,smoke")
   config.inner_steps = 2
-  method = methods.build(config, ml100k_prep)
+  method = registry.build(config, ml100k_prep)
   tables = jax.tree.map(np.asarray, ml100k_prep.tables)
   params = method.init(jax.random.key(0), tables)
-  predict = meta.make_predict(method)
-  tasks = ml100k_prep.tasks["user_item_cold"]
-  hp = methods.hparams(config)
-  one = evaluate.predict_tasks(predict, params, tables, tasks, hp, 64, (96,))
-  many = evaluate.predict_tasks(predict, params, tables, tasks, hp, 64,
-                                (16, 32, 64, 96))
+  tasks = ml100k_prep.test_tasks("user_item_cold")
+  hp = base.hparams(config)
+  one = predict.predict_tasks(method, params, tables, tasks, hp, 64, (96,))
+  many = predict.predict_tasks(method, params, tables, tasks, hp, 64,
+                               (16, 32, 64, 96))
   np.testing.assert_allclose(one, many, atol=1e-5)

@@ -7,12 +7,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from metarec_jax.core.errors import ConfigError
+from metarec_jax.core.types import TaskBatch
 from metarec_jax.data import item_text
-from metarec_jax.meta import content, maml
-from metarec_jax.meta import step as meta
+from metarec_jax.meta import base, content, melu
+from metarec_jax.models import melu as melu_model
 from metarec_jax.models import text_melu
-from metarec_jax.text import bert
-from metarec_jax.types import TaskBatch
+from metarec_jax.text import bert, item_cache
+from metarec_jax.train import engine, step
 
 
 class CountingEncoder:
@@ -24,7 +26,7 @@ class CountingEncoder:
   def __call__(self, texts):
     self.calls.append(list(texts))
     out = np.stack([np.random.default_rng(
-        int(item_text.text_hash(t)[:8], 16)).normal(size=self.dim)
+        int(item_cache.text_hash(t)[:8], 16)).normal(size=self.dim)
                     for t in texts]).astype(np.float32)
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
@@ -35,32 +37,32 @@ def fake_model_dir(tmp_path, monkeypatch):
   folder = tmp_path / "model"
   folder.mkdir()
   (folder / "config.json").write_text('{"fake": 1}')
-  item_text.model_hash.cache_clear()
+  item_cache.model_hash.cache_clear()
   return folder
 
 
 def test_cache_hit_does_not_reencode(fake_model_dir):
   enc = CountingEncoder()
   texts = ["Toy Story (1995)", "Heat (1995)", "Toy Story (1995)", ""]
-  first = item_text.encode_cached(texts, str(fake_model_dir), encode_fn=enc)
+  first = item_cache.encode_cached(texts, str(fake_model_dir), encode_fn=enc)
   assert first.shape == (4, 8) and first.dtype == np.float32
   assert len(enc.calls[0]) == 3  # The duplicate is encoded once.
   np.testing.assert_array_equal(first[0], first[2])
   # Another order and one new text: only the new text is encoded.
-  again = item_text.encode_cached(["Heat (1995)", "Fargo (1996)"],
+  again = item_cache.encode_cached(["Heat (1995)", "Fargo (1996)"],
                                   str(fake_model_dir), encode_fn=enc)
   assert enc.calls[1:] == [["Fargo (1996)"]]
   np.testing.assert_array_equal(again[0], first[1])
-  item_text.encode_cached(texts, str(fake_model_dir), encode_fn=enc)
+  item_cache.encode_cached(texts, str(fake_model_dir), encode_fn=enc)
   assert len(enc.calls) == 2
 
 
 def test_cache_is_keyed_by_model(fake_model_dir):
   enc = CountingEncoder()
-  item_text.encode_cached(["Heat (1995)"], str(fake_model_dir), encode_fn=enc)
+  item_cache.encode_cached(["Heat (1995)"], str(fake_model_dir), encode_fn=enc)
   (fake_model_dir / "config.json").write_text('{"fake": 2}')
-  item_text.model_hash.cache_clear()
-  item_text.encode_cached(["Heat (1995)"], str(fake_model_dir), encode_fn=enc)
+  item_cache.model_hash.cache_clear()
+  item_cache.encode_cached(["Heat (1995)"], str(fake_model_dir), encode_fn=enc)
   assert len(enc.calls) == 2
 
 
@@ -68,8 +70,8 @@ def test_pipeline_adds_item_text_table(fake_model_dir, monkeypatch):
   from configs import melu as melu_config  # pylint: disable=g-import-not-at-top
   from metarec_jax.data import pipeline  # pylint: disable=g-import-not-at-top
   enc = CountingEncoder(dim=384)
-  real = item_text.encode_cached
-  monkeypatch.setattr(item_text, "encode_cached", lambda texts, model_dir: (
+  real = item_cache.encode_cached
+  monkeypatch.setattr(item_cache, "encode_cached", lambda texts, model_dir: (
       real(texts, str(fake_model_dir), encode_fn=enc)))
   config = melu_config.get_config("ml100k,text,smoke")
   config.data.use_tfds = False
@@ -96,6 +98,8 @@ def sources_text():
 # --- Toy tables and tasks for the model tests. ---
 
 N_ITEMS, TEXT_DIM = 6, 16
+HP = {"inner_lr": np.float32(0.05), "bias_prior": np.float32(0.0),
+      "support_prior": np.float32(0.0)}
 
 
 def toy_tables(rng=0):
@@ -121,7 +125,7 @@ def toy_batch():
       task_mask=f([1, 1]))
 
 
-def toy_model(cls=text_melu.TextMeLU, **kw):
+def toy_model(cls=text_melu.TextMeLUModel, **kw):
   return cls(user_fields=(("age", 2),), item_fields=(("genre", 3),),
              embed_dim=4, hidden=(8,), num_item_ids=3, item_id_dropout=0.0,
              text_dim=3, **kw)
@@ -129,29 +133,28 @@ def toy_model(cls=text_melu.TextMeLU, **kw):
 
 def test_text_projection_gets_gradients_and_moves_new_items():
   tables, batch = toy_tables(), toy_batch()
-  method = maml.GradientMeta(toy_model(), inner_steps=2)
+  method = melu.MeLU(toy_model(), inner_steps=2)
   params = method.init(jax.random.key(0), tables)
-  hp = {"inner_lr": jnp.float32(0.05)}
-  grads = jax.grad(method.loss)(params, tables, batch, jax.random.key(1), hp)
+  grads = jax.jit(jax.grad(lambda p: method.meta_loss(
+      p, tables, batch, jax.random.key(1), HP)[0]))(params)
   proj = grads["embed"]["item_text_proj"]
   assert float(jnp.abs(proj["kernel"]).sum()) > 0
   # New items (ids 3..5 share the unknown id and, here, genres) differ only
   # by text; changing one new item's text changes only its prediction.
-  pred = method.predict(params, tables, batch, hp)
+  predict = jax.jit(lambda t: base.adapted_predictions(method, params, t,
+                                                       batch, HP))
+  pred = predict(tables)
   other = dict(tables, item_text=tables["item_text"].copy())
   other["item_text"][5] = -other["item_text"][5]
-  pred2 = method.predict(params, other, batch, hp)
+  pred2 = predict(other)
   assert float(jnp.abs(pred2[1, 0] - pred[1, 0])) > 1e-6
   np.testing.assert_allclose(pred2[0], pred[0], rtol=1e-6)
 
 
 def test_method_without_text_table_names_the_option():
-  class Cfg(dict):
-    __getattr__ = dict.__getitem__
-  config = Cfg(method="melu_text", model=Cfg(), data=Cfg())
-  with pytest.raises(ValueError, match="text_features"):
-    text_melu.for_method(text_melu.melu.MeLU(user_fields=(), item_fields=()),
-                         config, {})
+  model = melu_model.MeLUModel(user_fields=(), item_fields=())
+  with pytest.raises(ConfigError, match="text_features=True"):
+    text_melu.with_text(model, "text", None, None, {})
 
 
 def tiny_lora_model_and_tables():
@@ -168,37 +171,51 @@ def tiny_lora_model_and_tables():
   mask[:, 4] = 0
   tables.update(item_tokens=tokens, item_token_mask=mask,
                 text_encoder=base["params"])
-  model = toy_model(text_melu.LoRAMeLU, bert_config=cfg, lora_rank=2)
+  model = toy_model(text_melu.LoRAMeLUModel, bert_config=cfg, lora_rank=2)
   return model, tables
 
 
 def test_lora_trains_only_lora_params():
   model, tables = tiny_lora_model_and_tables()
-  method = maml.GradientMeta(model, inner_steps=2, first_order=True)
+  method = melu.MeLU(model, inner_steps=2, first_order=True)
   params = method.init(jax.random.key(0), tables)
   assert set(params) == {"embed", "decision", "lora"}
   lora_leaves = jax.tree_util.tree_leaves_with_path(params["lora"])
   assert lora_leaves and all(p[-1].key in ("a", "b") for p, _ in lora_leaves)
-  # The base encoder is an input, not a parameter: no gradient can reach it.
+  # The base weights matter to the loss (their gradient is not zero)...
+  loss = lambda enc: method.meta_loss(params, {**tables, "text_encoder": enc},
+                                      toy_batch(), jax.random.key(1), HP)[0]
+  to_base = jax.jit(jax.grad(loss))(tables["text_encoder"])
+  assert max(float(jnp.abs(g).max()) for g in jax.tree.leaves(to_base)) > 0
+  # ...yet none of them is a parameter, so no update can reach them: the
+  # trained tree holds the LoRA factors, the decision layers and the
+  # feature embeddings (the text projection included), nothing else.
+  paths = {jax.tree_util.keystr(p) for p, _ in
+           jax.tree_util.tree_leaves_with_path(params)}
+  base_paths = {jax.tree_util.keystr(p) for p, _ in
+                jax.tree_util.tree_leaves_with_path(tables["text_encoder"])}
+  assert all(p.startswith(("['lora']", "['decision']", "['embed']"))
+             for p in paths)
+  assert not any(b in p for p in paths for b in base_paths
+                 if "kernel" in b)
   n_base = sum(x.size for x in jax.tree.leaves(tables["text_encoder"]))
-  n_params = sum(x.size for x in jax.tree.leaves(params))
-  assert n_params < n_base
-  base_before = jax.tree.map(np.array, tables["text_encoder"])
-  optimizer = meta.make_optimizer(1e-2, 10.0)
-  state = meta.init_state(method, optimizer, tables, jax.random.key(0))
-  lora0 = jax.tree.map(np.array, state.params["lora"])
-  step = meta.make_meta_step(method, optimizer)
-  hp = {"inner_lr": np.float32(0.05)}
+  assert sum(x.size for x in jax.tree.leaves(params)) < n_base
+  # Three engine steps move the LoRA factors.
+  states = engine.stack([step.init_state(method, tables, 0, 1e-2, 0.0,
+                                         10.0)])
+  lora0 = jax.device_get(states.params["lora"])
+  step_fn = step.make_step(method, 10.0)
+  run = lambda x: engine.stack([x])
   for _ in range(3):
-    state, m = step(state, tables, toy_batch(), hp)
-  assert np.isfinite(float(m["loss"]))
-  moved = jax.tree.map(lambda a, b: float(np.abs(np.asarray(a) - b).max()),
-                       state.params["lora"], lora0)
-  assert max(jax.tree.leaves(moved)) > 0  # LoRA weights train...
-  jax.tree.map(np.testing.assert_array_equal, tables["text_encoder"],
-               base_before)  # ...and the base weights do not.
+    states, m = step_fn(states, run(tables), run(toy_batch()), run(HP))
+  assert np.isfinite(np.asarray(m["loss"])).all()
+  moved = jax.tree.map(lambda a, b: float(np.abs(np.asarray(a)[0] - b).max()),
+                       states.params["lora"], jax.tree.map(lambda x: x[0],
+                                                           lora0))
+  assert max(jax.tree.leaves(moved)) > 0
   # The adapted encoder's item vectors moved away from the base encoder's.
-  text = model.with_text(state.params["lora"], tables)["item_text"]
+  trained = jax.tree.map(lambda x: x[0], states.params["lora"])
+  text = model.with_text(trained, tables)["item_text"]
   base_text = bert.Bert(model.bert_config).apply(
       {"params": tables["text_encoder"]}, tables["item_tokens"],
       tables["item_token_mask"])
@@ -214,7 +231,9 @@ def test_content_baseline_known_answer():
       support_ratings=f([5, 3, 1]), support_mask=f([1, 1, 0]),
       query_items=jnp.array([0, 3], jnp.int32), query_ratings=f([0, 0]),
       query_mask=f([1, 1]), task_mask=f(1))
-  pred = content.content_predict(jnp.asarray(text), task, 1.0, 1.0)
+  state = content.summarise_support(task.support)
+  pred = content.content_predict(jnp.asarray(text), state, task.query_items,
+                                 1.0, 1.0)
   # Support mean 4, centred +1 and -1 (item 3 is padding).
   # Query 0: cos 1 and 0 -> weights e/(e+1), 1/(e+1).
   # Query 3: cos 0.6 and 0.8 -> weights softmax([0.6, 0.8]).
@@ -222,8 +241,8 @@ def test_content_baseline_known_answer():
   want = [4 + (math.e - 1) / (math.e + 1), 4 + w - (1 - w)]
   np.testing.assert_allclose(pred, want, rtol=1e-6)
   # scale 0 is the user-mean floor.
-  np.testing.assert_allclose(
-      content.content_predict(jnp.asarray(text), task, 0.0, 1.0), [4, 4])
+  np.testing.assert_allclose(content.content_predict(
+      jnp.asarray(text), state, task.query_items, 0.0, 1.0), [4, 4])
 
 
 def test_content_baseline_trains_with_padding_tasks():
@@ -233,9 +252,10 @@ def test_content_baseline_trains_with_padding_tasks():
                         task_mask=batch.task_mask.at[1].set(0.0))
   method = content.ContentBaseline()
   params = method.init(None, tables)
-  grads = jax.grad(method.loss)(params, tables, batch, None, {})
+  grads = jax.grad(lambda p: method.meta_loss(p, tables, batch, None, HP)[0])(
+      params)
   assert all(np.isfinite(float(g)) for g in jax.tree.leaves(grads))
   assert float(jnp.abs(grads["scale"])) > 0
-  with pytest.raises(ValueError, match="text_features"):
+  with pytest.raises(ConfigError, match="text_features"):
     method.init(None, {"item": {}})
 

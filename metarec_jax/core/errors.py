@@ -36,5 +36,5 @@ class TrainingDiverged(RuntimeError):
   """A loss or gradient went non-finite; names the step and checkpoint."""
 
 
-class TestScenarioRead(RuntimeError):
+class ScenarioLeak(RuntimeError):
   """A test scenario was read outside the one evaluation after training."""

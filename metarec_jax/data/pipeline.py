@@ -19,7 +19,7 @@ from absl import logging
 import numpy as np
 
 from metarec_jax.core import assets
-from metarec_jax.core.errors import ConfigError, TestScenarioRead
+from metarec_jax.core.errors import ConfigError, ScenarioLeak
 from metarec_jax.data import (csv_source, features, item_text, scenarios,
                               sources, stats, tfds_builder)
 from metarec_jax.data.tasks import TaskSet
@@ -50,7 +50,7 @@ class Prepared:
   def test_tasks(self, name: str) -> TaskSet:
     """One test scenario's tasks: for evaluation after training only."""
     if name not in self.scenario_tasks:
-      raise TestScenarioRead(f"no test scenario {name!r}")
+      raise ScenarioLeak(f"no test scenario {name!r}")
     return self.scenario_tasks[name]
 
 

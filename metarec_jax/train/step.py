@@ -65,10 +65,10 @@ def make_step(method: base.Method, clip_norm: float, max_traces: int = 0):
   """Returns step(states, tables, batch, hparams) -> (states, metrics), all
   with a leading run axis; jitted, the states donated. max_traces > 0 makes
   a retrace beyond that count an error (tests guard recompiles with it)."""
-  step = jax.vmap(_one_run_step(method, make_optimizer(clip_norm)))
+  one = _one_run_step(method, make_optimizer(clip_norm))
   if max_traces:
-    step = chex.assert_max_traces(step, n=max_traces)
-  return jax.jit(step, donate_argnums=0)
+    one = chex.assert_max_traces(one, n=max_traces)
+  return jax.jit(jax.vmap(one), donate_argnums=0)
 
 
 def make_scanned_steps(method: base.Method, clip_norm: float):
