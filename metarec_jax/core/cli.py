@@ -12,6 +12,7 @@ diverged prints its message and exits 1.
 import difflib
 import functools
 import importlib.util
+import logging
 import os
 import sys
 
@@ -21,6 +22,16 @@ import ml_collections
 from metarec_jax.core.errors import ConfigError, TrainingDiverged, UserError
 
 BAD_INPUT = 2
+# Library log lines that say nothing to a user of a script: JAX probing for
+# accelerators the machine does not have, TFDS describing its metadata files.
+QUIET = ("Unable to initialize backend", "Load dataset info from",
+         "Reusing dataset", "Constructing tf.data.Dataset")
+
+
+class _Quiet(logging.Filter):
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith(QUIET)
 
 
 def _fail(message: str) -> None:
@@ -64,25 +75,17 @@ def check_field(config, field: str, flag: str = "config") -> None:
 def check_config_args(argv, flag: str = "config") -> None:
   """Loads --flag=FILE:ARG and checks every --flag.<field> of argv."""
   specs = [a.split("=", 1)[1] for a in argv if a.startswith(f"--{flag}=")]
-  fields = [a[len(flag) + 3:].split("=", 1)[0] for a in argv
-            if a.startswith(f"--{flag}.")]
+  # --config.a.b=v, --config.a.b v, and absl's --noconfig.a.b for False.
+  fields = [a.split("=", 1)[0].split(".", 1)[1] for a in argv
+            if a.startswith((f"--{flag}.", f"--no{flag}."))]
   if not specs:
     return
   try:
     config = _load_config(specs[-1])
+    for field in fields:
+      check_field(config, field, flag)
   except UserError as e:
     _fail(str(e))
-  for field in fields:
-    try:
-      check_field(config, field.removeprefix("no"), flag)
-    except ConfigError as e:
-      if field.startswith("no"):  # absl's --noflag form of a boolean.
-        try:
-          check_field(config, field[2:], flag)
-          continue
-        except ConfigError:
-          pass
-      _fail(str(e))
 
 
 def exit_on_bad_input(fn):
@@ -105,4 +108,6 @@ def run(main, config_flags=("config",)) -> None:
   """app.run(main) after checking the config flags of sys.argv."""
   for flag in config_flags:
     check_config_args(sys.argv[1:], flag)
+  for name in ("absl", "jax._src.xla_bridge"):
+    logging.getLogger(name).addFilter(_Quiet())
   app.run(exit_on_bad_input(main))

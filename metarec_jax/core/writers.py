@@ -1,16 +1,17 @@
-"""Metric writer: log lines plus TensorBoard event files.
+"""Metric writer (TensorBoard event files) and progress lines with an ETA.
 
-The shape is clu's MetricWriter (write_scalars, flush); the event files come
-from tensorboardX because clu's TensorBoard writer imports TensorFlow.
+The writer's shape is clu's MetricWriter (write_scalars, flush); the event
+files come from tensorboardX because clu's TensorBoard writer imports
+TensorFlow. Log lines are the engine's: one per step boundary for a group
+of runs, not one per run and scalar.
 """
 
 import time
 
-from absl import logging
 
 
 class MetricWriter:
-  """Writes scalars to the log and to TensorBoard event files in logdir."""
+  """Writes scalars to TensorBoard event files in logdir."""
 
   def __init__(self, logdir: str | None):
     self._tb = None
@@ -19,8 +20,6 @@ class MetricWriter:
       self._tb = tensorboardX.SummaryWriter(logdir)
 
   def write_scalars(self, step: int, scalars: dict) -> None:
-    text = ", ".join(f"{k}={v:.4g}" for k, v in sorted(scalars.items()))
-    logging.info("[%d] %s", step, text)
     if self._tb is not None:
       for k, v in scalars.items():
         self._tb.add_scalar(k, float(v), step)
