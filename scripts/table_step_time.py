@@ -1,6 +1,6 @@
 r"""Times the table's meta-step: one method's seeds, vmapped as in the table.
 
-  METAREC_ML1M_DIR=../shared/data/ml-1m-coldstart python \
+  METAREC_ML1M_DIR=/path/to/ml-1m python \
     scripts/table_step_time.py --config=configs/tables/coldstart.py:ml1m \
     --methods=maml,fomaml,mamo,melu,melu_fo --out=/tmp/table_steps.json
 

@@ -15,7 +15,7 @@ def test_ml100k_from_the_wheel_has_the_known_counts(ml100k_raw):
   assert len(r) == 100_000
   assert len(np.unique(r.user)) == 943 and len(np.unique(r.item)) == 1682
   split = scenarios.make_split(ml100k_raw, seed=0)
-  # PROTOCOL.md: 1997-1998 items are new: 288 items, 16,235 ratings.
+  # docs/protocol.md: 1997-1998 items are new: 288 items, 16,235 ratings.
   assert len(split.new_items) == 288
   assert np.isin(r.item, split.new_items).sum() == 16_235
 

@@ -1,7 +1,11 @@
 """GroupLens folders (ml-100k u.* files, ml-1m *.dat) read and split by rule."""
 
-import numpy as np
+import shutil
 
+import numpy as np
+import pytest
+
+from metarec_jax.core.errors import DataError
 from metarec_jax.data import scenarios, sources
 
 
@@ -54,3 +58,24 @@ def test_ml100k_grouplens_folder(tmp_path):
   assert raw.user_fields["age"][2] == ["50"]  # 53 -> MovieLens bucket 50.
   split = scenarios.make_split(raw, seed=0)
   assert list(split.new_items) == [2]
+
+
+def test_ml1m_zip_as_downloaded_reads_like_the_folder(tmp_path, monkeypatch):
+  """The GroupLens ml-1m.zip nests its files in ml-1m/: pointing the loader
+  at the zip gives what the unpacked folder gives; a bad zip is one error."""
+  monkeypatch.setenv("METAREC_CACHE_DIR", str(tmp_path / "cache"))
+  _write_ml1m(tmp_path / "ml-1m")
+  archive = shutil.make_archive(str(tmp_path / "download"), "zip",
+                                root_dir=tmp_path, base_dir="ml-1m")
+  a = sources.load_ml1m(str(tmp_path / "ml-1m"))
+  b = sources.load_ml1m(archive)
+  for f in ("user", "item", "rating"):
+    np.testing.assert_array_equal(getattr(a.ratings, f),
+                                  getattr(b.ratings, f))
+  assert a.item_fields == b.item_fields and a.user_fields == b.user_fields
+  (tmp_path / "other").mkdir()
+  (tmp_path / "other" / "notes.txt").write_text("not a dataset")
+  bad = shutil.make_archive(str(tmp_path / "other"), "zip",
+                            root_dir=tmp_path, base_dir="other")
+  with pytest.raises(DataError, match="no MovieLens-1M files in it"):
+    sources.load_ml1m(bad)

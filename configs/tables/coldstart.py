@@ -3,7 +3,7 @@ r"""The cold-start table: every method and floor, 5 seeds, one command.
 Usage:
   python scripts/reproduce_table.py --config=configs/tables/coldstart.py:ml100k \
     --workdir=workdirs/table_ml100k
-  METAREC_ML1M_DIR=../shared/data/ml-1m-coldstart python \
+  METAREC_ML1M_DIR=/path/to/ml-1m python \
     scripts/reproduce_table.py --config=configs/tables/coldstart.py:ml1m \
     --workdir=workdirs/table_ml1m
   python scripts/reproduce_table.py \

@@ -1,6 +1,6 @@
 """Existing/new users and items, the four scenarios, validation users, tasks.
 
-Everything here follows ../shared/docs/PROTOCOL.md. All randomness comes from
+Everything here follows docs/protocol.md. All randomness comes from
 numpy Generators seeded by (seed, purpose), so the same seed gives the same
 split and the same support/query draws on any machine.
 """

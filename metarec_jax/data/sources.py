@@ -18,6 +18,7 @@ import numpy as np
 
 from metarec_jax.core import assets
 from metarec_jax.core.errors import DataError
+from metarec_jax.data import archives
 
 Tags = dict  # original id -> list[str] of categorical values
 
@@ -162,8 +163,10 @@ def _ml100k_users(path, text, sep, header, order):
 
 
 def load_ml100k(path: Optional[str] = None) -> RawData:
-  """ML-100K from the pinned recbole wheel, or from a GroupLens folder."""
+  """ML-100K from the pinned recbole wheel, or from a GroupLens folder or
+  its ml-100k.zip."""
   if path:
+    path = archives.dataset_folder(path, ("u.data",), "MovieLens-100K")
     read = lambda f: open(os.path.join(path, f), encoding="latin-1").read()
     ratings = _parse_ratings(os.path.join(path, "u.data"), read("u.data"), "\t")
     users = _ml100k_users(os.path.join(path, "u.user"), read("u.user"), "|",
@@ -288,10 +291,13 @@ def _load_ml1m_grouplens(path: str) -> RawData:
 
 
 def load_ml1m(path: str) -> RawData:
-  """ML-1M from the public cold-start split folder or a GroupLens folder."""
-  if not path or not os.path.isdir(path):
-    raise DataError(f"ML-1M folder {path!r} does not exist; set "
-                    "config.data.path (or METAREC_ML1M_DIR) to your copy.")
+  """ML-1M from MeLU's public cold-start split or a GroupLens release, each
+  a folder or the .zip it was downloaded in."""
+  if not path:
+    raise DataError("MovieLens-1M: no path; set --config.data.path (or "
+                    "METAREC_ML1M_DIR) to the downloaded folder or .zip.")
+  path = archives.dataset_folder(path, ("meta_training.json", "ratings.dat"),
+                                 "MovieLens-1M")
   if os.path.exists(os.path.join(path, "meta_training.json")):
     return _load_ml1m_split(path)
   if os.path.exists(os.path.join(path, "ratings.dat")):

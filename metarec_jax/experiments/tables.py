@@ -36,7 +36,7 @@ def build_table(method_results: dict, floor_results: list) -> dict:
                      for f in floors.FLOORS}}
 
 
-def _floor_best(table, s, metric) -> float:
+def floor_best(table, s, metric) -> float:
   vals = [table["floors"][f][s][metric]["mean"] for f in table["floors"]
           if not (f == "random" and metric in LOWER_IS_BETTER)]
   return (min if metric in LOWER_IS_BETTER else max)(vals)
@@ -125,7 +125,7 @@ def markdown(table: dict, title: str = "") -> str:
             name == "random" and metric in LOWER_IS_BETTER):
           text = f"**{text}**"
         if kind == "method" and not beats(metric, c["mean"],
-                                          _floor_best(table, s, metric)):
+                                          floor_best(table, s, metric)):
           text += " !"
         cells.append(text)
       label = name if kind == "method" else f"_{name}_ (floor)"

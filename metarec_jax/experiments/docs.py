@@ -1,0 +1,94 @@
+"""Generated blocks of the README and docs: what they show, a script made.
+
+A block sits between `<!-- NAME:start -->` and `<!-- NAME:end -->`. Three
+kinds: the results summary (from the committed tables' JSON), the
+performance table (from a benchmark JSON), and example outputs: a command
+shown in the README, run here, its stdout pasted below it. `check` says
+which blocks differ from what the committed code and files produce now.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+from metarec_jax.data import scenarios
+from metarec_jax.experiments import tables
+
+# Example name -> (the command the README shows, run from the repository
+# root; what to keep of its stdout: "all" or the last N lines).
+EXAMPLES = {
+    "quickstart": ("scripts/main.py --config=configs/selected.py:ml100k "
+                   "--workdir=workdirs/quickstart", "all"),
+    "recommend": ("scripts/recommend.py --workdir=workdirs/quickstart "
+                  "--ratings=my_ratings.csv --k=5", "all"),
+    "recommend_json": ("scripts/recommend.py --workdir=workdirs/quickstart "
+                       "--ratings=my_ratings.csv --k=3 --format=json", "all"),
+    "bad_field": ("scripts/main.py --config=configs/melu.py:ml100k "
+                  "--config.data.items=ratings.csv --workdir=/tmp/x", "all"),
+}
+# Written before the examples run (the README shows the same lines).
+MY_RATINGS = "item_id,rating\n50,5\n181,5\n172,4\n1,4\n121,2\n"
+
+
+def block(text: str, name: str) -> str | None:
+  """The body of block NAME in text, or None when it has none."""
+  m = re.search(f"<!-- {name}:start -->\n(.*?)<!-- {name}:end -->", text,
+                re.S)
+  return m[1] if m else None
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+  if block(text, name) is None:
+    raise ValueError(f"no <!-- {name}:start --> ... end block")
+  return re.sub(f"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)",
+                lambda m: m[1] + body + m[2], text, flags=re.S)
+
+
+def _cell(table: dict, row: str, s: str, metric: str) -> str:
+  value = table["methods"][row][s][metric]["mean"]
+  best = tables.floor_best(table, s, metric)
+  mark = "" if tables.beats(metric, value, best) else " (does not beat it)"
+  return f"{value:.4f} vs {best:.4f}{mark}"
+
+
+def results_summary(named_tables: dict) -> str:
+  """{label: (link, table.json dict)} -> markdown lines: each table's
+  selected row and its MAE and nDCG@3 against the best floor."""
+  lines = []
+  for label, (link, table) in named_tables.items():
+    val = table["validation_mae"]
+    row = min(val, key=val.get)
+    seeds = len(next(iter(table["floors"].values()))["warm"]["mae"]["seeds"])
+    lines.append(f"- [{label}]({link}), {seeds} seeds: validation selects "
+                 f"`{row}` (criterion {val[row]:.4f}). Its mean against the "
+                 "best floor of each column, MAE / nDCG@3:")
+    lines += [f"  - {s}: {_cell(table, row, s, 'mae')} / "
+              f"{_cell(table, row, s, 'ndcg@3')}"
+              for s in scenarios.SCENARIOS]
+  return "\n".join(lines) + "\n"
+
+
+def run_example(name: str, root: str) -> str:
+  """Runs an example from the repository root; returns what the README
+  shows of its output (stdout, and stderr where it fails)."""
+  command, keep = EXAMPLES[name]
+  with open(os.path.join(root, "my_ratings.csv"), "w") as f:
+    f.write(MY_RATINGS)
+  if name == "quickstart":  # As on a fresh clone: no finished run there.
+    shutil.rmtree(os.path.join(root, "workdirs", "quickstart"),
+                  ignore_errors=True)
+  proc = subprocess.run([sys.executable] + command.split(), cwd=root,
+                        capture_output=True, text=True, check=False)
+  out = proc.stdout if proc.returncode == 0 else proc.stderr
+  lines = out.rstrip("\n").splitlines()
+  if keep != "all":
+    lines = lines[-int(keep):]
+  return "```\n" + "\n".join(lines) + "\n```\n"
+
+
+def check(text: str, generated: dict) -> list:
+  """Names of the blocks whose body differs from generated[name]."""
+  return [name for name, body in generated.items()
+          if block(text, name) != body]

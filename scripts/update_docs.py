@@ -1,0 +1,64 @@
+r"""Regenerates (or checks) the generated blocks of README.md and docs/.
+
+  python scripts/update_docs.py            # check: exit 1 if one is stale
+  python scripts/update_docs.py --update   # rewrite them
+  python scripts/update_docs.py --update --examples   # also rerun examples
+
+Blocks: the README's results summary (from docs/tables/coldstart_*.json),
+docs/performance.md's table (from results/bench_cpu.json) and, with
+--examples, the README's example outputs (the commands it shows, run from
+the repository root; the quick start trains for a few minutes).
+"""
+
+import json
+import os
+import sys
+
+from absl import flags
+
+from metarec_jax.core import cli, io
+from metarec_jax.experiments import benchmark, docs
+
+_UPDATE = flags.DEFINE_bool("update", False, "Rewrite the stale blocks.")
+_EXAMPLES = flags.DEFINE_bool("examples", False, "Rerun the examples too.")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _read(path):
+  with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+    return f.read()
+
+
+def _generated() -> dict:
+  """{file: {block: body}} that the committed code and files give."""
+  named = {label: (f"docs/tables/coldstart_{d}.md", json.loads(_read(
+      f"docs/tables/coldstart_{d}.json")))
+           for label, d in (("MovieLens-100K", "ml100k"),
+                            ("MovieLens-1M", "ml1m"))}
+  bench = "results/bench_cpu.json"
+  out = {"README.md": {"results": docs.results_summary(named)},
+         "docs/performance.md": {"perf": benchmark.markdown(
+             json.loads(_read(bench)), bench) + "\n"}}
+  if _EXAMPLES.value:
+    out["README.md"].update({f"example_{name}": docs.run_example(name, ROOT)
+                             for name in docs.EXAMPLES})
+  return out
+
+
+def main(argv):
+  del argv
+  stale = []
+  for path, blocks in _generated().items():
+    text = _read(path)
+    for name in docs.check(text, blocks):
+      stale.append(f"{path}: {name}")
+      text = docs.replace_block(text, name, blocks[name])
+    if _UPDATE.value:
+      io.write_text(os.path.join(ROOT, path), text)
+  print("\n".join(stale) or "every generated block is current")
+  if stale and not _UPDATE.value:
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+  cli.run(main, config_flags=())
