@@ -5,7 +5,6 @@ r"""Meta-step speed benchmark; writes JSON and prints a short table.
 The ML-1M case needs METAREC_ML1M_DIR (or --config.ml1m_dir).
 """
 
-
 from absl import flags
 from ml_collections import config_flags
 

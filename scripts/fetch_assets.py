@@ -8,7 +8,6 @@ cached in $METAREC_CACHE_DIR (default ~/.cache/metarec_jax), so later runs and
 the tests need no network.
 """
 
-
 from absl import flags, logging
 
 from metarec_jax.core import assets, cli

@@ -6,7 +6,6 @@ adaptation curve when the workdir has curve.json.
 Writes W/training.png (and W/adaptation_curve.png); prints their paths.
 """
 
-
 from absl import flags
 
 from metarec_jax.core import cli

@@ -11,6 +11,7 @@ table.md.
 Only seeds every row has finished are used. Exit code 2 on bad input.
 """
 
+import os
 
 from absl import flags
 

@@ -7,6 +7,7 @@ OUT/ties.md (OUT: --out, else W) and prints ties.md. Exit code 2 on bad
 input.
 """
 
+import os
 
 from absl import flags
 

@@ -24,7 +24,7 @@ import transformers
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from metarec_jax.data import assets  # pylint: disable=g-import-not-at-top
+from metarec_jax.core import assets  # pylint: disable=g-import-not-at-top
 
 MAX_LENGTH = 256  # sentence-transformers' max_seq_length for this model.
 

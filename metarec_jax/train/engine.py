@@ -104,7 +104,14 @@ class Group:
         r.prep.tasks["train"], config.batch_size, config.data.buckets, r.seed)
                       for r in runs]
     self.done, self.finished = 0, False
-    self.place = lambda batch: batch
+    self.mesh = None
+
+  def place(self, batch, task_axis: int = 1):
+    """On several devices, a batch split along its task axis: 1 behind the
+    run axis, 2 for the stacked batches of a scan."""
+    if self.mesh is None:
+      return batch
+    return sharding.shard_batch(batch, self.mesh, task_axis)
 
   def batch(self, at: int):
     """Every run's batch of step `at`, padded to the largest bucket."""
@@ -135,11 +142,11 @@ class Group:
     """Splits task batches over the local devices; replicates the rest."""
     if jax.device_count() == 1:
       return
-    mesh = sharding.task_mesh()
+    self.mesh = sharding.task_mesh()
     self.states, self.tables = sharding.replicate((self.states, self.tables),
-                                                  mesh)
-    self.place = lambda batch: sharding.shard_batch(batch, mesh, task_axis=1)
-    logging.info("Sharding task batches over %d devices", mesh.devices.size)
+                                                  self.mesh)
+    logging.info("Sharding task batches over %d devices",
+                 self.mesh.devices.size)
 
 
 def _check_finite(group: Group, pending: list, ckpt, drop: bool) -> list:
@@ -216,7 +223,8 @@ def _advance(group: Group, n: int, step_fn, scanned) -> list:
   if n > 1:
     batches = batching.stack([group.batch(s) for s in
                               range(group.done, group.done + n)])
-    group.states, m = scanned(group.states, group.tables, batches,
+    group.states, m = scanned(group.states, group.tables,
+                              group.place(batches, task_axis=2),
                               group.hparams)
     out = [take(m, j) for j in range(n)]
   else:

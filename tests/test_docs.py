@@ -1,0 +1,62 @@
+"""The README and docs show what the committed code and files give: the
+generated blocks are current, every example's command is the one shown,
+and nothing refers to files outside the repository."""
+
+import json
+import os
+import pathlib
+import re
+
+import pytest
+
+from metarec_jax.experiments import benchmark, docs
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_results_block_is_generated_from_the_committed_tables():
+  named = {label: (f"docs/tables/coldstart_{d}.md", json.loads(
+      (ROOT / f"docs/tables/coldstart_{d}.json").read_text()))
+           for label, d in (("MovieLens-100K", "ml100k"),
+                            ("MovieLens-1M", "ml1m"))}
+  assert docs.block(README, "results") == docs.results_summary(named)
+
+
+def test_performance_table_is_generated_from_the_committed_benchmark():
+  text = (ROOT / "docs" / "performance.md").read_text()
+  bench = "results/bench_cpu.json"
+  want = benchmark.markdown(json.loads((ROOT / bench).read_text()), bench)
+  assert docs.block(text, "perf") == want + "\n"
+
+
+@pytest.mark.parametrize("name", list(docs.EXAMPLES))
+def test_every_example_shows_its_command_and_an_output(name):
+  command = docs.EXAMPLES[name][0]
+  shown = " ".join(README.replace("\\\n", " ").split())
+  assert " ".join(command.split()) in shown, command
+  body = docs.block(README, f"example_{name}")
+  assert body and body.startswith("```\n") and len(body) > 10
+
+
+def test_replace_block_keeps_the_rest():
+  text = "a\n<!-- x:start -->\nold\n<!-- x:end -->\nb\n"
+  assert docs.replace_block(text, "x", "new\n") == (
+      "a\n<!-- x:start -->\nnew\n<!-- x:end -->\nb\n")
+  with pytest.raises(ValueError, match="no <!-- y:start"):
+    docs.replace_block(text, "y", "")
+
+
+def test_readme_is_a_guide_and_nothing_points_outside_the_repository():
+  assert len(README.splitlines()) <= 250
+  arch = README.split("## Architecture", 1)[1]
+  assert len(arch.strip().splitlines()) <= 30
+  # The architecture names every subpackage there is, and no other.
+  pkgs = {p.name for p in (ROOT / "metarec_jax").iterdir()
+          if (p / "__init__.py").exists()}
+  named = set(re.findall(r"^(\w+)/ ", arch, re.M))
+  assert named == pkgs
+  for path in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+    assert "../shared" not in path.read_text(), path
+  for link in re.findall(r"\]\(([^)#:]+)\)", README):
+    assert (ROOT / link).exists(), link
