@@ -44,7 +44,8 @@ def parse_words(arg: str, allowed=WORDS) -> set:
 def _data(dataset: str) -> ml_collections.ConfigDict:
   d = ml_collections.ConfigDict()
   d.name = dataset
-  d.path = ""  # Your ML-100K/ML-1M folder or zip; ML-1M: else $METAREC_ML1M_DIR.
+  # Your ML-100K or ML-1M folder or zip (ML-1M: else $METAREC_ML1M_DIR).
+  d.path = ""
   d.validation_fraction = 0.1
   d.k_shot = 0  # > 0 fixes the support size (adaptation curves).
   # Support-size buckets: each is one compiled shape (cached on disk, see

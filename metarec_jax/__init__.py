@@ -1,3 +1,8 @@
-"""metarec_jax: meta-learning and transfer learning for cold-start recommendation in JAX."""
+"""metarec_jax: meta-learning for cold-start recommendation, in JAX.
 
-__version__ = "0.1.0"
+Layers, each importing only those listed before it: core, text, data,
+models, meta, evaluation, train, then serving and experiments (README.md,
+"Architecture").
+"""
+
+__version__ = "0.2.0"

@@ -81,7 +81,8 @@ def _time_vmapped(case, bench, config, prep, method, tables, state):
   plan = batching.plan_batches(tasks, case.batch_size, config.data.buckets,
                                scenarios.rng_for(bench.seed, "train", 0))
   step_fn = step.make_step(method, config.clip_norm)
-  states, run_tables, run_hp = _one(state), jax.device_put(_one(tables)), _one(hp)
+  states, run_hp = _one(state), _one(hp)
+  run_tables = jax.device_put(_one(tables))
   sizes = sorted({s for s, _ in plan})
 
   def compile_all():
