@@ -11,9 +11,10 @@ import pytest
 
 from metarec_jax.core.errors import ScenarioLeak
 from metarec_jax.data import batching, pipeline
-from metarec_jax.evaluation import evaluate, floors
+from metarec_jax.evaluation import evaluate, floors, predict
 from metarec_jax.experiments import sweep
 from metarec_jax.meta import base, registry
+from metarec_jax.serving import recommender
 from metarec_jax.train import early_stop, engine, experiment, step
 from tiny_run import tiny_config, write_dataset
 
@@ -167,3 +168,26 @@ def test_training_and_selection_read_no_test_scenario(tiny, tmp_path,
     evaluate.evaluate_scenarios(str(tmp_path), prep, method,
                                 trained.best_params[0],
                                 base.hparams(config), config)
+
+
+def test_an_ensemble_experiment_serves_its_members_mean(tiny, tmp_path):
+  """method=ensemble trains ensemble_size member runs (own init seeds, own
+  selection) and serves the mean of their predictions."""
+  config, prep = tiny
+  c = config.copy_and_resolve_references()
+  c.method, c.ensemble_method, c.ensemble_size = "ensemble", "melu_fo", 2
+  experiment.train_and_evaluate(c, str(tmp_path))
+  saved = json.loads((tmp_path / "results.json").read_text())
+  assert len(saved["selection"]["members"]) == 2
+  rec = recommender.Recommender.load(str(tmp_path))
+  member = registry.build(registry.member_config(c), prep)
+  support = [(int(prep.items.ids[i]), 4.0) for i in range(3)]
+  batch = rec.serving_batch([(np.arange(3, dtype=np.int32),
+                              np.full(3, 4.0, np.float32))])
+  each = [predict.predict_batch(member, jax.tree.map(lambda x: x[e],
+                                                     rec.params),
+                                rec.tables, batch, rec.hparams)[0]
+          for e in range(2)]
+  assert np.abs(each[0] - each[1]).max() > 1e-4  # Two different members.
+  np.testing.assert_allclose(rec.adapt(support).scores,
+                             (each[0] + each[1]) / 2, rtol=1e-5, atol=1e-5)

@@ -59,7 +59,7 @@ def row_runs(c, preps: dict, pairs, workdir: str) -> list:
   return [run(s, e) for s, e in pairs]
 
 
-def _train_row(c, preps: dict, seeds, members: int, workdir: str) -> dict:
+def _train_row(c, preps: dict, seeds, members: int, workdir: str):
   """Trains the row's (seed, member) runs; {(seed, member): (params,
   record)} and the engine timings."""
   pairs = [(s, e) for s in seeds for e in range(members)]

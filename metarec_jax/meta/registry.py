@@ -75,14 +75,22 @@ def build_model(config, prep, text: str = ""):
   return model
 
 
+def member_config(config):
+  """The config of one member of config's ensemble (config itself when the
+  method is not an ensemble)."""
+  if config.method != ENSEMBLE:
+    return config
+  if config.ensemble_method == ENSEMBLE:
+    raise ConfigError("--config.ensemble_method cannot be 'ensemble'.")
+  c = config.copy_and_resolve_references()
+  c.method = config.ensemble_method
+  return c
+
+
 def build(config, prep):
   """The method config.method names, wrapped as config asks."""
   if config.method == ENSEMBLE:
-    member_config = config.copy_and_resolve_references()
-    member_config.method = config.ensemble_method
-    if member_config.method == ENSEMBLE:
-      raise ConfigError("--config.ensemble_method cannot be 'ensemble'.")
-    return ensemble.Ensemble(build(member_config, prep),
+    return ensemble.Ensemble(build(member_config(config), prep),
                              config.ensemble_size)
   name, text = parse(config.method)
   method = BUILDERS[name](config, build_model(config, prep, text))

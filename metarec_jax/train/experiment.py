@@ -10,7 +10,6 @@ import os
 import time
 
 import jax
-import ml_collections
 
 from metarec_jax.core import io
 from metarec_jax.data import batching, pipeline
@@ -22,22 +21,13 @@ from metarec_jax.train import checkpoints, engine
 ENSEMBLE_SEED_STRIDE = 1000
 
 
-def member_config(config) -> ml_collections.ConfigDict:
-  """The config of one member of config's ensemble (or config itself)."""
-  if config.method != registry.ENSEMBLE:
-    return config
-  c = config.copy_and_resolve_references()
-  c.method = config.ensemble_method
-  return c
-
-
 def runs_for(config, prep, workdir: str) -> list:
   """The engine runs of one experiment: itself, or its ensemble members
   (in workdir/members/<e>), each with its own init seed."""
-  method = registry.build(member_config(config), prep)
+  c = registry.member_config(config)
+  method = registry.build(c, prep)
   if config.method != registry.ENSEMBLE:
     return [engine.Run(config, prep, config.seed, workdir, method)]
-  c = member_config(config)
   return [engine.Run(c, prep, config.seed + ENSEMBLE_SEED_STRIDE * e,
                      os.path.join(workdir, "members", str(e)), method)
           for e in range(config.ensemble_size)]
