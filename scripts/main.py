@@ -22,7 +22,8 @@ config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Where results and checkpoints go.")
 flags.DEFINE_bool("overwrite", False,
-                  "Train again over a finished run in --workdir.")
+                  "Remove what a run left in --workdir (finished or not) and "
+                  "train from step 0.")
 flags.DEFINE_bool("distributed", False,
                   "Multi-host: call jax.distributed.initialize() first (the "
                   "cluster is auto-detected on TPU pods and SLURM).")

@@ -29,9 +29,8 @@ OUTPUTS = ("runs", "table.json", "table.md", "timing.json", "curve.json",
 def main(argv):
   del argv
   compile_cache.enable()
-  with workdir.claim(FLAGS.workdir, finished=None):
-    if FLAGS.overwrite:
-      workdir.remove(FLAGS.workdir, OUTPUTS)
+  with workdir.claim(FLAGS.workdir, FLAGS.overwrite, finished=None,
+                     outputs=OUTPUTS):
     table = coldstart.reproduce(FLAGS.config, FLAGS.workdir)
   print(tables.markdown(table, FLAGS.config.data.name))
 

@@ -6,7 +6,8 @@ r"""Sweeps one method's hyperparameters; selects on validation users only.
 The grid is config.sweep (override e.g. --config.sweep.inner_lr="(0.05,
 0.1)"). Traced floats are vmapped in one computation per static group.
 Writes W/sweep.json; copy its "override" into configs/tables/tuned.py with
-the command. A rerun on the same workdir resumes.
+the command. A rerun on the same workdir resumes; a finished sweep is
+swept again only with --overwrite.
 """
 
 import json
@@ -23,13 +24,15 @@ config_flags.DEFINE_config_file("config", None, "Table config file.",
 flags.DEFINE_string("method", None, "Method name (metarec_jax/meta/"
                     "registry.py).")
 flags.DEFINE_string("workdir", None, "Where sweep.json goes.")
+flags.DEFINE_bool("overwrite", False, "Sweep again over a finished sweep.")
 flags.mark_flags_as_required(["config", "method", "workdir"])
 
 
 def main(argv):
   del argv
   compile_cache.enable()
-  with workdir.claim(FLAGS.workdir, finished="sweep.json"):
+  with workdir.claim(FLAGS.workdir, FLAGS.overwrite, finished="sweep.json",
+                     outputs=("sweep.json", "runs", "groups")):
     out = sweep.run_sweep(FLAGS.config, FLAGS.method, FLAGS.workdir)
   print(json.dumps({"best": out["best"], "override": out["override"]},
                    indent=1))

@@ -28,22 +28,22 @@ def remove(workdir: str, names) -> None:
       os.remove(path)
 
 
-def _remove_outputs(workdir: str) -> None:
-  remove(workdir, RUN_OUTPUTS + tuple(n for n in os.listdir(workdir)
-                                      if n.startswith("predictions_")))
+def _outputs(workdir: str, names) -> tuple:
+  return tuple(names) + tuple(n for n in os.listdir(workdir)
+                              if n.startswith("predictions_"))
 
 
 @contextlib.contextmanager
 def claim(workdir: str, overwrite: bool = False,
-          finished: str | None = "results.json"):
+          finished: str | None = "results.json", outputs=RUN_OUTPUTS):
   """Holds the workdir's lock for the block.
 
   Raises WorkdirError when another process holds it, or when the file
-  `finished` exists there and `overwrite` is False. With `overwrite`, a
-  finished run's outputs are removed (under the lock) so training starts
-  from step 0; finished=None only locks (tables and sweeps resume). A
-  workdir this call created is removed again if the block fails on bad input
-  before writing anything else.
+  `finished` exists there and `overwrite` is False (finished=None: a run
+  that resumes whatever it finds). With `overwrite`, the named `outputs`
+  (and predictions_*) are removed under the lock, so training starts from
+  step 0. A workdir this call created is removed again if the block fails
+  on bad input before writing anything else.
   """
   created = not os.path.exists(workdir)
   os.makedirs(workdir, exist_ok=True)
@@ -56,12 +56,12 @@ def claim(workdir: str, overwrite: bool = False,
       raise WorkdirError(f"{workdir}: another run is using this workdir "
                          f"(lock {lock_path}); wait for it or choose another "
                          "--workdir.") from None
-    if finished and os.path.exists(os.path.join(workdir, finished)):
-      if not overwrite:
-        raise WorkdirError(f"{workdir}: holds a finished run ({finished}); "
-                           "pass --overwrite to train it again from scratch "
-                           "or choose another --workdir.")
-      _remove_outputs(workdir)
+    if overwrite:
+      remove(workdir, _outputs(workdir, outputs))
+    elif finished and os.path.exists(os.path.join(workdir, finished)):
+      raise WorkdirError(f"{workdir}: holds a finished run ({finished}); "
+                         "pass --overwrite to train it again from scratch "
+                         "or choose another --workdir.")
     try:
       yield
     except UserError:
