@@ -72,11 +72,15 @@ def test_table_files_are_recomputable_from_the_run_files(tmp_path):
       assert abs(served - float(row["prediction"])) < 1e-5
   # A rerun reads the finished rows back: the same table, nothing retrained.
   before = (tmp_path / "table.json").read_bytes()
+  first = json.loads((tmp_path / "timing.json").read_text())
   (tmp_path / "table.json").unlink()
   coldstart.reproduce(_tiny(), str(tmp_path))
   assert (tmp_path / "table.json").read_bytes() == before
+  # The read-back rows keep the timing of the process that trained them,
+  # and the total counts both processes.
   timing = json.loads((tmp_path / "timing.json").read_text())
-  assert timing["global"] == {"resumed": True}
+  assert timing["global"] == {**first["global"], "read_back": True}
+  assert timing["processes"] == 2 and timing["wall_s"] > first["wall_s"]
 
 
 def test_sweep_selects_the_lowest_validation_mae(tmp_path):

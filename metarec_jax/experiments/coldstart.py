@@ -127,7 +127,9 @@ def _row_results(config, name, preps, seeds, workdir, rows, out) -> None:
     if members > 1:
       out["results"][ENSEMBLE] = [r["scenarios"] for r in
                                   _finished(workdir, ENSEMBLE, seeds)]
-    out["timing"][name] = {"resumed": True}
+    # The row's timing from the process that trained it, when recorded.
+    out["timing"][name] = {**out["earlier_timing"].get(name, {}),
+                           "read_back": True}
     return
   t0 = time.time()
   trained, timing = _train_row(c, preps, seeds, members, workdir)
@@ -185,25 +187,36 @@ def reproduce(config, workdir: str) -> dict:
   os.makedirs(workdir, exist_ok=True)
   t0 = time.time()
   seeds = list(config.seeds)
+  timing_path = os.path.join(workdir, "timing.json")
+  earlier = io.read_json(timing_path) if os.path.exists(timing_path) else {}
   preps = {s: pipeline.prepare(config.data, s) for s in seeds}
   out = {"results": {}, "floors": None, "validation": {},
+         "earlier_timing": earlier,
          "timing": {"data_s": round(time.time() - t0, 1)}}
   rows = {}
+
+  def write_timing():
+    # wall_s sums every process that worked on this workdir (a resumed
+    # table's time is the first process's plus the resume's).
+    out["timing"].update(
+        wall_s=round(earlier.get("wall_s", 0) + time.time() - t0, 1),
+        processes=earlier.get("processes", 0) + 1)
+    io.write_json(timing_path, out["timing"])
+
   for name in config.methods:
     _row_results(config, name, preps, seeds, workdir, rows, out)
     logging.info("%s done at %.1fs", name, time.time() - t0)
     # Rewritten after every row: a long run leaves a valid partial table.
     table = write_table(workdir, out, config)
-    io.write_json(os.path.join(workdir, "timing.json"), out["timing"])
+    write_timing()
   if config.get("curve_ks"):
     points = curve.curve(_curve_rows(config, table, rows, preps, seeds,
                                      workdir), seeds, preps,
                          config.curve_ks, config.eval_batch_size)
     io.write_json(os.path.join(workdir, "curve.json"), points)
     plots.plot_curve(points, os.path.join(workdir, "curve.png"))
-  out["timing"].update(wall_s=round(time.time() - t0, 1),
-                       validation_mae=table.get("validation_mae"),
+  out["timing"].update(validation_mae=table.get("validation_mae"),
                        backend=jax.default_backend(),
                        load_avg=os.getloadavg(), cpus=os.cpu_count())
-  io.write_json(os.path.join(workdir, "timing.json"), out["timing"])
+  write_timing()
   return table
