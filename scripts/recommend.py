@@ -11,7 +11,9 @@ alone: the prior) or `user_id,item_id,rating` (several users), or JSON (see
 metarec_jax/serving/ratings_input.py). --user_id: a user of the training
 data, whose side features (age, gender, ...) are then used; by default the
 user is new and has none. Prints a table, or JSON {"items": [{"item_id",
-"score"}, ...]} (batch: {"users": {id: {"items"}}}). --benchmark prints
+"score", "raw_score"}, ...]} (batch: {"users": {id: {"items"}}}): items
+ranked by the model's raw score; the score is it clipped to the rating
+range, as the evaluation's predictions are. --benchmark prints
 p50/p99 latency of adapt + rank for 1 and 64 users. Bad input exits with
 code 2 and one message naming the file and line.
 """
@@ -37,13 +39,15 @@ flags.mark_flags_as_required(["workdir"])
 
 
 def _table(items) -> str:
-  lines = [f"{'rank':>4}  {'item_id':>8}  {'score':>6}"]
-  lines += [f"{r:>4}  {i:>8}  {s:>6.3f}" for r, (i, s) in enumerate(items, 1)]
+  lines = [f"{'rank':>4}  {'item_id':>8}  {'score':>6}  {'raw':>6}"]
+  lines += [f"{r:>4}  {i:>8}  {s:>6.3f}  {raw:>6.3f}"
+            for r, (i, s, raw) in enumerate(items, 1)]
   return "\n".join(lines)
 
 
 def _json_items(items) -> dict:
-  return {"items": [{"item_id": i, "score": round(s, 4)} for i, s in items]}
+  return {"items": [{"item_id": i, "score": round(s, 4),
+                     "raw_score": round(raw, 4)} for i, s, raw in items]}
 
 
 def main(argv):

@@ -165,4 +165,4 @@ def check_method(name: str, config, prep, tmp_path) -> None:
   state = served.adapt(support)
   np.testing.assert_array_equal(state.scores, pred[0])
   top = served.top_k(state, 5)
-  assert len(top) == 5 and not set(items) & {i for i, _ in top}
+  assert len(top) == 5 and not set(items) & {i for i, *_ in top}

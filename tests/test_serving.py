@@ -56,7 +56,7 @@ def test_no_ratings_is_the_meta_learned_prior(rec):
 def test_top_k_excludes_rated_items_best_first(rec):
   state = rec.adapt([(1, 5.0), (2, 4.0)])
   top = rec.top_k(state, 5)
-  ids = [i for i, _ in top]
+  ids = [i for i, *_ in top]
   assert len(top) == 5 and not {1, 2} & set(ids)
   raw = state.scores[rec.item_index(ids)]
   assert np.all(np.diff(raw) <= 0)
@@ -79,9 +79,9 @@ def test_batch_equals_one_user_at_a_time(rec):
   batch = rec.recommend(users, 4)
   for u, ratings in users.items():
     one = rec.top_k(rec.adapt(ratings), 4)
-    assert [i for i, _ in batch[u]] == [i for i, _ in one]
-    np.testing.assert_allclose([s for _, s in batch[u]],
-                               [s for _, s in one], rtol=1e-5)
+    assert [i for i, *_ in batch[u]] == [i for i, *_ in one]
+    np.testing.assert_allclose([s[1:] for s in batch[u]],
+                               [s[1:] for s in one], rtol=1e-5)
 
 
 def test_unknown_items_are_one_error_listing_them(rec, tmp_path):
@@ -112,10 +112,14 @@ def test_recommend_script_json_and_exit_2(workdir, tmp_path):
   assert proc.returncode == 0, proc.stderr[-2000:]
   out = json.loads(proc.stdout)
   assert list(out) == ["items"] and len(out["items"]) == 3
-  assert all(set(x) == {"item_id", "score"} for x in out["items"])
+  assert all(set(x) == {"item_id", "score", "raw_score"}
+             for x in out["items"])
   assert not {1, 7} & {x["item_id"] for x in out["items"]}
-  scores = [x["score"] for x in out["items"]]
-  assert scores == sorted(scores, reverse=True)
+  raw = [x["raw_score"] for x in out["items"]]
+  assert raw == sorted(raw, reverse=True)
+  # The score is the raw score clipped to the rating range.
+  assert all(x["score"] == min(max(x["raw_score"], 1.0), 5.0)
+             for x in out["items"])
   bad = tmp_path / "bad.csv"
   bad.write_text("item_id,rating\n1,5\n4242,3\n")
   proc = _recommend(workdir, bad)

@@ -17,7 +17,7 @@ of the training data may be named to use theirs.
   rec = Recommender.load("workdirs/quickstart")
   state = rec.adapt([(50, 5.0), (181, 4.0)])
   state = rec.update(state, [(1, 3.0)])   # re-adapts from the prior
-  rec.top_k(state, 10)                     # [(item id, score), ...]
+  rec.top_k(state, 10)                     # [(item id, score, raw)]
 """
 
 import dataclasses
@@ -190,21 +190,22 @@ class Recommender:
                       user=state.user)
 
   def top_k(self, state: UserState, k: int) -> list:
-    """[(item id, score)] best first, rated items excluded. Ranked by the raw
-    prediction (ties: lower id first); the score shown is clipped to the
-    rating range."""
+    """[(item id, score, raw score)] best first, rated items excluded.
+    Ranked by the raw prediction (ties: lower id first); the score is it
+    clipped to the rating range, as the evaluation scores predictions (so
+    several top items can show the highest rating)."""
     scores = state.scores.astype(np.float64).copy()
     if len(state.items):
       scores[self.item_index(state.items)] = -np.inf
     order = np.lexsort((self.item_ids, -scores))
     order = [i for i in order[:k] if np.isfinite(scores[i])]
     lo, hi = self.rating_range
-    return [(int(self.item_ids[i]), float(np.clip(scores[i], lo, hi)))
-            for i in order]
+    return [(int(self.item_ids[i]), float(np.clip(scores[i], lo, hi)),
+             float(scores[i])) for i in order]
 
   def recommend(self, users: dict, k: int, source: str = "input",
                 user_ids=None) -> dict:
-    """{user key: [(item id, rating)]} -> {user key: [(item id, score)]}.
+    """{user key: [(item id, rating)]} -> {user key: top_k's list}.
     user_ids: {user key: original user id} for users of the training data
     whose side features should be used."""
     keys = list(users)
