@@ -2,11 +2,14 @@
 
 import shutil
 
+import ml_collections
 import numpy as np
 import pytest
 
 from metarec_jax.core.errors import DataError
-from metarec_jax.data import scenarios, sources
+from metarec_jax.data import pipeline, scenarios, sources
+from metarec_jax.evaluation import evaluate
+from metarec_jax.serving import recommender
 
 
 def _write_ml1m(folder, n_users=20, n_items=12):
@@ -79,3 +82,22 @@ def test_ml1m_zip_as_downloaded_reads_like_the_folder(tmp_path, monkeypatch):
                             root_dir=tmp_path, base_dir="other")
   with pytest.raises(DataError, match="no MovieLens-1M files in it"):
     sources.load_ml1m(bad)
+
+
+def test_a_run_records_the_data_path_the_environment_named(monkeypatch,
+                                                           tmp_path):
+  """A run trained with METAREC_ML1M_DIR records that folder in its
+  results.json config, so its folder serves without the variable."""
+  c = ml_collections.ConfigDict({"name": "ml1m", "path": ""})
+  monkeypatch.setenv("METAREC_ML1M_DIR", "/data/ml-1m")
+  assert pipeline.data_path(c) == "/data/ml-1m"
+  monkeypatch.setattr(evaluate, "split_manifest", lambda prep: {})
+  evaluate.write_run(str(tmp_path), None, {}, ml_collections.ConfigDict(
+      {"seed": 0, "data": c}), selection={})
+  assert recommender.load_config(str(tmp_path)).data.path == "/data/ml-1m"
+  assert c.path == ""  # The caller's config is left as it was.
+  c.path = "/elsewhere/ml-1m.zip"  # The config wins over the environment.
+  assert pipeline.data_path(c) == "/elsewhere/ml-1m.zip"
+  monkeypatch.delenv("METAREC_ML1M_DIR")
+  c.path = ""
+  assert pipeline.data_path(c) == ""

@@ -54,14 +54,21 @@ class Prepared:
     return self.scenario_tasks[name]
 
 
+def data_path(data_config) -> str:
+  """The folder or zip a run reads: config.data.path, else (ML-1M) the
+  METAREC_ML1M_DIR environment variable."""
+  if data_config.name == "ml1m" and not data_config.get("path"):
+    return os.environ.get("METAREC_ML1M_DIR", "")
+  return data_config.get("path") or ""
+
+
 def load_raw(data_config, seed: int = 0) -> sources.RawData:
   if data_config.name == "csv":
     return csv_source.load(data_config, seed)
   if data_config.name == "ml100k":
     return sources.load_ml100k(data_config.get("path") or None)
   if data_config.name == "ml1m":
-    path = data_config.get("path") or os.environ.get("METAREC_ML1M_DIR", "")
-    return sources.load_ml1m(path)
+    return sources.load_ml1m(data_path(data_config))
   raise ConfigError(f"--config.data.name={data_config.name!r}: unknown "
                     "dataset; choose ml100k, ml1m or csv.")
 

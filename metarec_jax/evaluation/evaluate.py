@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from metarec_jax.core import io
-from metarec_jax.data import scenarios
+from metarec_jax.data import pipeline, scenarios
 from metarec_jax.data.tasks import TaskSet
 from metarec_jax.evaluation import floors, metrics, predict
 
@@ -79,7 +79,11 @@ def evaluate_scenarios(run_dir: str, prep, method, params, hparams,
 
 def write_run(run_dir: str, prep, results: dict, config, selection) -> None:
   """results.json (with the run's config and selection) and split.json."""
-  results = {**results, "seed": config.seed, "config": config.to_dict(),
+  saved = config.to_dict()
+  # The path the data came from, also when the environment named it: the
+  # run folder then serves without that environment.
+  saved["data"]["path"] = pipeline.data_path(config.data)
+  results = {**results, "seed": config.seed, "config": saved,
              "selection": selection}
   io.write_json(os.path.join(run_dir, "results.json"),
                 io.round_floats(results))
