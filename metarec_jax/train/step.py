@@ -73,9 +73,8 @@ def make_step(method: base.Method, clip_norm: float, max_traces: int = 0):
 
 def _over_runs(one):
   """vmap over the run axis. With one run (scripts/main.py) the axis is
-  dropped instead: a vmap of one batches every gather and matmul, and the
-  benchmark's MeLU step took 50.6-70.5 ms that way against 45.2-47.1 ms
-  dropped (results/step_one_run_vs_vmap.json)."""
+  dropped instead: a vmap of one batches every gather and matmul, which
+  made the step slower (results/step_one_run_vs_vmap.json)."""
   many = jax.vmap(one)
 
   def step(*args):
