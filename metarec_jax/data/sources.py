@@ -8,7 +8,6 @@ kept as int64 throughout; dense indices are assigned later (features.py).
 
 import collections
 import dataclasses
-import io
 import json
 import os
 import re
@@ -46,12 +45,6 @@ class Ratings:
   def from_lists(cls, users, items, ratings) -> "Ratings":
     return cls(np.asarray(users, np.int64), np.asarray(items, np.int64),
                np.asarray(ratings, np.float32))
-
-  @classmethod
-  def concat(cls, parts) -> "Ratings":
-    return cls(np.concatenate([p.user for p in parts]),
-               np.concatenate([p.item for p in parts]),
-               np.concatenate([p.rating for p in parts]))
 
 
 @dataclasses.dataclass
@@ -97,10 +90,9 @@ def _year_bucket(year: Optional[int]) -> list:
   return [str(max(min(year, 1999), 1930) // 5 * 5)]
 
 
-def _lines(path: str, text: str):
-  """Yields (line number, stripped line) for non-empty lines."""
+def _lines(text: str):
+  """Yields (line number, line) for non-empty lines."""
   for n, line in enumerate(text.splitlines(), 1):
-    line = line.rstrip("\r\n")
     if line.strip():
       yield n, line
 
@@ -132,7 +124,7 @@ def _rating(path, n, value):
 
 def _parse_ratings(path, text, sep, skip_header=False) -> Ratings:
   users, items, ratings = [], [], []
-  for n, line in _lines(path, text):
+  for n, line in _lines(text):
     if skip_header and n == 1:
       continue
     parts = line.split(sep)
@@ -149,7 +141,7 @@ def _parse_ratings(path, text, sep, skip_header=False) -> Ratings:
 
 def _ml100k_users(path, text, sep, header, order):
   fields = collections.defaultdict(dict)
-  for n, line in _lines(path, text):
+  for n, line in _lines(text):
     if header and n == 1:
       continue
     uid, age, gender, occupation, zipcode = [
@@ -172,7 +164,7 @@ def load_ml100k(path: Optional[str] = None) -> RawData:
     users = _ml100k_users(os.path.join(path, "u.user"), read("u.user"), "|",
                           False, (0, 1, 2, 3, 4))
     items, src = [], os.path.join(path, "u.item")
-    for n, line in _lines(src, read("u.item")):
+    for n, line in _lines(read("u.item")):
       parts = line.split("|")
       if len(parts) != 24:
         raise DataError(f"{src}:{n}: expected 24 '|' fields, found {len(parts)}")
@@ -191,7 +183,7 @@ def load_ml100k(path: Optional[str] = None) -> RawData:
     users = _ml100k_users(src + "ml-100k.user", read("ml-100k.user"), "\t",
                           True, (0, 1, 2, 3, 4))
     items = []
-    for n, line in _lines(src, read("ml-100k.item")):
+    for n, line in _lines(read("ml-100k.item")):
       if n == 1:
         continue
       iid, title, year, genres = _split(src + "ml-100k.item", n, line, "\t", 4)
@@ -213,7 +205,7 @@ def load_ml100k(path: Optional[str] = None) -> RawData:
 def _ml1m_users(path):
   fields = collections.defaultdict(dict)
   text = open(path, encoding="latin-1").read()
-  for n, line in _lines(path, text):
+  for n, line in _lines(text):
     uid, gender, age, occupation, zipcode = _split(path, n, line, "::", 5)
     uid = _int(path, n, uid, "user id")
     fields["gender"][uid] = [gender]
@@ -234,7 +226,7 @@ def _load_ml1m_split(path: str) -> RawData:
   item_fields = {"rated": {}, "genre": {}, "director": {}, "actor": {}}
   item_year, item_text = {}, {}
   with open(src, encoding="utf-8") as f:
-    for n, line in _lines(src, f.read()):
+    for n, line in _lines(f.read()):
       parts = _split(src, n, line, "::", 11)
       iid = _int(src, n, parts[0], "movie id")
       title, year, rated, _, genres, director, _, actors, plot = parts[1:10]
@@ -276,7 +268,7 @@ def _load_ml1m_grouplens(path: str) -> RawData:
   src = os.path.join(path, "movies.dat")
   item_fields = {"genre": {}, "year": {}}
   item_year, item_text = {}, {}
-  for n, line in _lines(src, open(src, encoding="latin-1").read()):
+  for n, line in _lines(open(src, encoding="latin-1").read()):
     iid, title, genres = _split(src, n, line, "::", 3)
     iid = _int(src, n, iid, "movie id")
     year = re.search(r"\((\d{4})\)\s*$", title)

@@ -21,7 +21,6 @@ import time
 
 from absl import logging
 import jax
-import numpy as np
 
 from metarec_jax.core import config_util, io
 from metarec_jax.data import pipeline
@@ -172,11 +171,9 @@ def _curve_rows(config, table, rows: dict, preps, seeds, workdir) -> dict:
     params = dict(rows.get(name, {}))
     for s in seeds:
       if s not in params:
-        method = registry.build(seed_config(c, s), preps[s])
-        like = jax.eval_shape(method.init, jax.random.key(0),
-                              jax.tree.map(np.asarray, preps[s].tables))
-        params[s] = checkpoints.restore_params(run_dir(workdir, name, s),
-                                               like)
+        params[s] = checkpoints.restore_for(
+            run_dir(workdir, name, s),
+            registry.build(seed_config(c, s), preps[s]), preps[s].tables)
     out[name] = (registry.build(c, preps[seeds[0]]), params,
                  {s: base.hparams(seed_config(c, s)) for s in seeds})
   return out

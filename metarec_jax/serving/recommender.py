@@ -30,7 +30,7 @@ import numpy as np
 from metarec_jax.core import io
 from metarec_jax.core.errors import ServingError
 from metarec_jax.core.types import TaskBatch
-from metarec_jax.data import pipeline
+from metarec_jax.data import batching, pipeline
 from metarec_jax.evaluation import predict
 from metarec_jax.meta import base, registry
 from metarec_jax.train import checkpoints
@@ -88,10 +88,8 @@ class Recommender:
     config = load_config(run_dir)
     prep = pipeline.prepare(config.data, config.seed)
     method = registry.build(config, prep)
-    abstract = jax.eval_shape(method.init, jax.random.key(0),
-                              jax.tree.map(np.asarray, prep.tables))
     return cls(config, prep, method,
-               checkpoints.restore_params(run_dir, abstract))
+               checkpoints.restore_for(run_dir, method, prep.tables))
 
   def user_index(self, user) -> int:
     """A known user's dense index (their side features), else the new-user
@@ -125,7 +123,7 @@ class Recommender:
     users padded to a USER_BUCKETS size, supports to a run bucket."""
     largest = self.support_buckets[-1]
     n = max((min(len(s[0]), largest) for s in supports), default=0)
-    size = next(b for b in self.support_buckets if n <= b)
+    size = batching.bucket_for(n, self.support_buckets)
     t = next((b for b in USER_BUCKETS if len(supports) <= b), None)
     if t is None:
       raise ValueError(f"at most {USER_BUCKETS[-1]} users per call")

@@ -13,6 +13,7 @@ import logging as py_logging
 import os
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from metarec_jax.core.errors import ServingError
@@ -72,6 +73,13 @@ def save_params(run_dir: str, params) -> None:
   path = os.path.join(os.path.abspath(run_dir), PARAMS)
   with ocp.StandardCheckpointer() as ckpt:
     ckpt.save(path, params, force=True)
+
+
+def restore_for(run_dir: str, method, tables):
+  """A run's selected parameters for method (shaped by its init)."""
+  like = jax.eval_shape(method.init, jax.random.key(0),
+                        jax.tree.map(np.asarray, tables))
+  return restore_params(run_dir, like)
 
 
 def restore_params(run_dir: str, params_like):

@@ -33,7 +33,7 @@ from metarec_jax.core import writers
 from metarec_jax.core.errors import TrainingDiverged
 from metarec_jax.data import batching, pipeline, schedule
 from metarec_jax.evaluation import selection
-from metarec_jax.meta import base
+from metarec_jax.meta import base, ensemble
 from metarec_jax.train import checkpoints, early_stop, sharding, step
 
 
@@ -67,8 +67,7 @@ class Trained:
   timing: dict
 
 
-def stack(trees):
-  return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+stack = ensemble.stack  # Trees on a new leading axis: runs, here.
 
 
 def take(tree, i: int):

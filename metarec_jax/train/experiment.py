@@ -50,7 +50,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   runs = runs_for(config, prep, workdir)
   trained = engine.train(runs[0].init_method, runs, config, workdir)
   params, record = selected(config, trained)
-  method = registry.build(config, prep)
+  method = runs[0].init_method  # Built once (a _lora build reads the encoder).
+  if config.method == registry.ENSEMBLE:
+    method = ensemble.Ensemble(method, config.ensemble_size)
   if config.method == registry.ENSEMBLE:
     checkpoints.save_params(workdir, params)
   t_eval = time.time()
