@@ -62,6 +62,9 @@ def _data(dataset: str) -> ml_collections.ConfigDict:
   d.min_rating = 0.5
   d.max_rating = 5.0
   d.new_item_fraction = 0.2  # Newest by year, else first rating.
+  # Precision/recall and catalogue ranking count a query rating at or above
+  # this as relevant (docs/protocol.md): 4 on a 1..5 scale, 8 on 1..10.
+  d.relevance_threshold = 4.0
   # Item text embeddings as tables["item_text"] (needed by *_text, *_lora
   # and content); encoded once, cached under $METAREC_CACHE_DIR/item_text.
   d.text_features = False
