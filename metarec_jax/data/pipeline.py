@@ -74,9 +74,10 @@ def load_raw(data_config, seed: int = 0) -> sources.RawData:
 
 
 def fingerprint(data_config, seed: int) -> str:
-  # Text options change the feature tables, never the tasks.
+  # Text options change the feature tables, never the tasks; the relevance
+  # threshold only what the metrics count.
   config = {k: v for k, v in data_config.to_dict().items()
-            if not k.startswith("text")}
+            if not k.startswith("text") and k != "relevance_threshold"}
   key = json.dumps({"config": config, "seed": seed,
                     "version": TASK_FORMAT_VERSION}, sort_keys=True)
   if data_config.name == "csv":  # Your own files may change under one name.
