@@ -10,15 +10,19 @@ import dataclasses
 
 import numpy as np
 
+from metarec_jax.data.ids import IdCodec
+
 
 @dataclasses.dataclass
 class Vocab:
-  """Original ids <-> dense indices 0..n-1, sorted by id."""
+  """int64 id codes <-> dense indices 0..n-1, sorted by code; the codec
+  (data/ids.py) turns codes back into the ids as the user gave them."""
   ids: np.ndarray
+  codec: IdCodec = dataclasses.field(default_factory=IdCodec)
 
   @classmethod
-  def build(cls, ids) -> "Vocab":
-    return cls(np.unique(np.asarray(ids, dtype=np.int64)))
+  def build(cls, ids, codec: IdCodec = None) -> "Vocab":
+    return cls(np.unique(np.asarray(ids, dtype=np.int64)), codec or IdCodec())
 
   def __len__(self) -> int:
     return len(self.ids)
@@ -29,8 +33,16 @@ class Vocab:
     pos = np.minimum(pos, len(self.ids) - 1)
     bad = self.ids[pos] != ids
     if bad.any():
-      raise KeyError(f"unknown ids: {ids[bad][:10].tolist()}")
+      raise KeyError(f"unknown ids: {self.codec.decode(ids[bad][:10])}")
     return pos.astype(np.int32)
+
+  def labels(self, dense) -> list:
+    """Dense indices -> the ids as given (int for integer ids, else str)."""
+    return self.codec.decode(self.ids[np.asarray(dense).reshape(-1)])
+
+  def lookup(self, labels) -> np.ndarray:
+    """Ids as given -> dense indices; KeyError names unknown ones."""
+    return self.index(self.codec.encode(labels))
 
 
 @dataclasses.dataclass

@@ -116,9 +116,9 @@ def prepare(data_config, seed: int) -> Prepared:
   raw = load_raw(data_config, seed)
   split = scenarios.make_split(raw, seed, data_config.validation_fraction)
   users = features.Vocab.build(np.concatenate(
-      [split.existing_users, split.new_users]))
+      [split.existing_users, split.new_users]), raw.user_codec)
   items = features.Vocab.build(np.concatenate(
-      [split.existing_items, split.new_items]))
+      [split.existing_items, split.new_items]), raw.item_codec)
   logging.info("%s: %d users, %d items; split in %.1fs", raw.name,
                len(users), len(items), time.time() - t0)
   user_tables = features.build_tables(raw.user_fields, users)

@@ -3,7 +3,9 @@
 Supported: MovieLens-100K from the pinned recbole wheel (default, offline
 after the first fetch) or a GroupLens `ml-100k` folder; MovieLens-1M as the
 public MeLU cold-start split or a GroupLens `ml-1m` folder. Original ids are
-kept as int64 throughout; dense indices are assigned later (features.py).
+int64 codes (data/ids.py: integer ids are themselves, string ids such as
+ISBNs go through the RawData's codecs); dense indices are assigned later
+(features.py).
 """
 
 import collections
@@ -18,6 +20,7 @@ import numpy as np
 from metarec_jax.core import assets
 from metarec_jax.core.errors import DataError
 from metarec_jax.data import archives
+from metarec_jax.data.ids import IdCodec
 
 Tags = dict  # original id -> list[str] of categorical values
 
@@ -63,6 +66,8 @@ class RawData:
     new_item_year: items released in this year or later are new (rule split).
     new_items: if given, exactly these item ids are new (rule split); the
       year rule is not used. Set by loaders that choose new items otherwise.
+    user_codec, item_codec: id codes <-> the ids as given (data/ids.py);
+      the default is integer ids.
   """
   name: str
   user_fields: dict
@@ -73,6 +78,8 @@ class RawData:
   fixed_split: Optional[dict] = None
   new_item_year: int = 1997
   new_items: Optional[np.ndarray] = None
+  user_codec: IdCodec = dataclasses.field(default_factory=IdCodec)
+  item_codec: IdCodec = dataclasses.field(default_factory=IdCodec)
 
 
 def _age_bucket(age: int) -> str:
