@@ -80,3 +80,75 @@ def test_random_tie_ndcg_matches_enumeration_of_tie_orders():
   q = np.array([[0.4, 0.3, 0.9, 0.1]])
   assert metrics.ndcg_at_k_random_ties(y, q, 3)[0] == pytest.approx(
       metrics.ndcg_at_k(y, q, 3)[0])
+
+
+def test_precision_recall_by_hand_with_ties_and_no_relevant_item():
+  # User 0: relevant (>= 4) are items 0 and 2. Items 0 and 1 tie on top:
+  # the non-relevant item 1 goes first, so the order is 1, 0, 3, 2.
+  # User 1 has no relevant item: precision 0, left out of recall.
+  y = np.array([[5.0, 2.0, 4.0, 1.0], [1.0, 2.0, 3.0, 3.0]])
+  p = np.array([[0.9, 0.9, 0.1, 0.5], [0.1, 0.2, 0.3, 0.4]])
+  m = metrics.compute_metrics(y, p, threshold=4.0)
+  assert m["precision@1"] == pytest.approx(0.0)
+  assert m["precision@3"] == pytest.approx((1 / 3 + 0) / 2)
+  assert m["precision@5"] == pytest.approx((2 / 5 + 0) / 2)  # k > Q: / k.
+  assert m["recall@1"] == pytest.approx(0.0)
+  assert m["recall@3"] == pytest.approx(1 / 2)
+  assert m["recall@5"] == pytest.approx(1.0)
+  assert m["n_tasks_no_relevant"] == 1
+  # The threshold is inclusive, and it decides what is relevant: at 3,
+  # user 1's items 2 and 3 (tied on nothing) are relevant and ranked first.
+  m3 = metrics.compute_metrics(y, p, threshold=3.0)
+  assert m3["n_tasks_no_relevant"] == 0
+  assert m3["precision@1"] == pytest.approx((0 + 1) / 2)
+  # Without a threshold, no precision/recall keys.
+  assert "precision@1" not in metrics.compute_metrics(y, p)
+
+
+def test_constant_predictor_gets_the_worst_precision():
+  y = np.array([[5.0, 1.0, 4.0, 2.0, 3.0]])
+  m = metrics.compute_metrics(y, np.zeros((1, 5)), threshold=4.0)
+  # All tied: the 3 non-relevant items first, then the 2 relevant ones.
+  assert [m[f"precision@{k}"] for k in (1, 3, 5)] == pytest.approx(
+      [0.0, 0.0, 2 / 5])
+  assert [m[f"recall@{k}"] for k in (1, 3, 5)] == pytest.approx(
+      [0.0, 0.0, 1.0])
+
+
+def test_expected_random_precision_recall_matches_enumeration():
+  import itertools
+  y = np.array([[5.0, 1.0, 4.0, 2.0], [4.0, 4.0, 4.0, 1.0],
+                [1.0, 2.0, 3.0, 1.0]])
+  perms = list(itertools.permutations(range(4)))
+  rank = -np.arange(4.0)[None]
+  for k in (1, 3, 5):
+    want_p, want_r = [], []
+    for row in y:
+      vals = [metrics.precision_recall_metrics(row[list(perm)][None], rank,
+                                               4.0) for perm in perms]
+      want_p.append(np.mean([v[f"precision@{k}"] for v in vals]))
+      want_r.append(np.mean([v[f"recall@{k}"] for v in vals]))
+    got = metrics.precision_recall_metrics(y, np.zeros_like(y), 4.0,
+                                           random_ranking=True)
+    assert got[f"precision@{k}"] == pytest.approx(np.mean(want_p))
+    # Row 2 has no relevant item: out of recall.
+    assert got[f"recall@{k}"] == pytest.approx(np.nanmean(want_r))
+  # By hand: precision R / Q, recall min(k, Q) / Q.
+  got = metrics.precision_recall_metrics(y, np.zeros_like(y), 4.0, True)
+  assert got["precision@3"] == pytest.approx((2 / 4 + 3 / 4 + 0) / 3)
+  assert got["recall@3"] == pytest.approx(3 / 4)
+  assert got["recall@5"] == pytest.approx(1.0)
+
+
+def test_random_tie_hits_match_enumeration_of_tie_orders():
+  # Items 0 and 2 tie on top (one relevant), item 3 alone, item 1 last.
+  rel = np.array([[True, False, False, True]])
+  p = np.array([[0.8, 0.1, 0.8, 0.5]])
+  for k in (1, 2, 3):
+    orders = (np.array([[0.9, 0.1, 0.8, 0.5]]), np.array([[0.8, 0.1, 0.9,
+                                                           0.5]]))
+    want = np.mean([metrics.relevant_in_top_k(rel, q, k)[0] for q in orders])
+    assert metrics.relevant_in_top_k_random_ties(rel, p, k)[0] == (
+        pytest.approx(want))
+  assert metrics.relevant_in_top_k_random_ties(rel, p, 1)[0] == 0.5
+  assert metrics.relevant_in_top_k(rel, p, 1)[0] == 0  # Pessimistic.

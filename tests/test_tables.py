@@ -78,3 +78,38 @@ def test_selection_line_counts_seeds_against_the_runner_up():
   md = tables.markdown(table)
   assert ("Selected: **a** (lower than the runner-up b on 2/3 seeds, by "
           "-0.0100 to +0.0200).") in md
+
+
+def _ranked(mae, p1, cat):
+  """Every metric: MAE, nDCG 0.8, precision/recall p1, catalogue cat."""
+  m = _metrics(mae, 0.8)
+  m.update({k: p1 for k in tables.GROUPS[1][1]})
+  m.update({k: cat for k in tables.GROUPS[2][1]})
+  m.update(n_tasks=10, n_tasks_no_relevant=2)
+  return m
+
+
+def test_ranking_metrics_get_their_own_blocks_and_marks():
+  fl = {f: {s: _ranked(0.75, 0.6, 0.01) for s in scenarios.SCENARIOS}
+        for f in floors.FLOORS}
+  fl["random"] = {s: _ranked(1.2, 0.5, 0.05) for s in scenarios.SCENARIOS}
+  row = [{s: _ranked(0.7, 0.7, 0.03) for s in scenarios.SCENARIOS}] * 2
+  old = [{s: _metrics(0.7, 0.9) for s in scenarios.SCENARIOS}] * 2
+  table = tables.build_table({"good": row, "old": old}, [fl] * 2)
+  assert "precision@1" not in table["methods"]["old"]["warm"]  # Older runs.
+  assert table["methods"]["good"]["warm"]["n_tasks_no_relevant"]["mean"] == 2
+  md = tables.markdown(table)
+  block = md.split("### warm: precision and recall in the query")[1]
+  assert block.startswith(" (2 of 10 users per seed have no relevant query "
+                          "item: left out of recall)")
+  head, _, good, old_line = block.splitlines()[2:6]
+  assert head == ("| | precision@1 | precision@3 | precision@5 | recall@1 | "
+                  "recall@3 | recall@5 |")
+  # Higher is better: 0.7 beats every floor (random 0.5, others 0.6).
+  assert good.split("|")[2].strip() == "**0.7000 ± 0.0000**"
+  assert old_line.split("|")[2].strip() == "–"
+  cat = md.split("### warm: catalogue ranking")[1].splitlines()
+  assert cat[2] == "| | recall@10 | recall@20 | ndcg@10 |"
+  # 0.03 beats the item floors (0.01) but not random (0.05): marked.
+  assert cat[4].split("|")[2].strip() == "0.0300 ± 0.0000 !"
+  assert "| _random_ (floor) | **0.0500 ± 0.0000** |" in "\n".join(cat)

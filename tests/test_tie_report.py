@@ -8,7 +8,7 @@ import pytest
 
 from metarec_jax.core.errors import DataError
 from metarec_jax.data import scenarios
-from metarec_jax.evaluation import metrics
+from metarec_jax.evaluation import metrics, predictions_csv
 from metarec_jax.experiments import tie_report
 
 RATINGS = np.array([[5.0, 1.0, 3.0, 2.0], [4.0, 4.0, 1.0, 2.0]])
@@ -18,7 +18,7 @@ def _write(path, ratings, preds):
   path.parent.mkdir(parents=True, exist_ok=True)
   with open(path, "w", newline="") as f:
     w = csv.writer(f)
-    w.writerow(tie_report.COLUMNS)
+    w.writerow(predictions_csv.COLUMNS)
     for u, (ys, ps) in enumerate(zip(ratings, preds)):
       for i, (y, p) in enumerate(zip(ys, ps)):
         w.writerow([100 + u, 10 * u + i, y, p])
@@ -53,7 +53,20 @@ def test_report_known_values(tmp_path):
   assert exact["random_ties"]["mean"] == pytest.approx(1.0)
   assert exact["tie_dependent"]["mean"] == 0.0
   assert set(rep["rows"]["exact"]) == {"item_cold"}  # Only files present.
+  # Precision/recall@3, relevant >= 4 (the default: no results.json here).
+  # Tied: user 0's one relevant item comes after its three others, user 1
+  # gets one of its two; in random order 3 R / 4 of them are in the top 3.
+  want = {"precision_pessimistic": (0 + 1 / 3) / 2,
+          "precision_random_ties": (1 / 4 + 2 / 4) / 2,
+          "recall_pessimistic": (0 + 1 / 2) / 2,
+          "recall_random_ties": 3 / 4}
+  for key, value in want.items():
+    assert const[key]["mean"] == pytest.approx(value, abs=1e-6), key
+  assert exact["precision_pessimistic"]["mean"] == pytest.approx(
+      (1 / 3 + 2 / 3) / 2, abs=1e-6)
+  assert exact["recall_random_ties"]["mean"] == pytest.approx(1.0)
   md = tie_report.markdown(rep)
+  assert "| exact | 0.5000 | 0.5000 | 1.0000 | 1.0000 |" in md
   assert "| exact | 1.0000 | 1.0000 | 0% |" in md
   assert "| tied |" in md and "100% |" in md
 
@@ -62,10 +75,10 @@ def test_bad_line_is_named(tmp_path):
   path = tmp_path / "predictions_warm.csv"
   path.write_text("user_id,item_id,rating,prediction\n1,2,4.0,3.5\n1,3,x,2\n")
   with pytest.raises(DataError, match=r"predictions_warm.csv:3:"):
-    tie_report.read_predictions(path)
+    predictions_csv.read_predictions(path)
   path.write_text("user,item,rating,prediction\n")
   with pytest.raises(DataError, match=r"predictions_warm.csv:1: header"):
-    tie_report.read_predictions(path)
+    predictions_csv.read_predictions(path)
 
 
 def test_workdir_without_table_is_named(tmp_path):

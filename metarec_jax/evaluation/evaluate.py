@@ -8,22 +8,55 @@ from the CSVs.
 
 import csv
 import os
+import time
 
 import numpy as np
 
 from metarec_jax.core import io
 from metarec_jax.data import pipeline, scenarios
 from metarec_jax.data.tasks import TaskSet
-from metarec_jax.evaluation import floors, metrics, predict
+from metarec_jax.evaluation import catalogue, floors, metrics, predict
+
+# 4 on a 1..5 scale; results.json files of runs older than the config field
+# lack it.
+DEFAULT_RELEVANCE = 4.0
 
 
-def floor_metrics(prep, tasks: TaskSet, seed: int) -> dict:
+def relevance_threshold(config) -> float:
+  return float(config.data.get("relevance_threshold", DEFAULT_RELEVANCE))
+
+
+def floor_metrics(prep, tasks: TaskSet, seed: int,
+                  threshold: float | None = None) -> dict:
   out = {}
   for name in floors.FLOORS:
     pred = predict.clip(floors.predict(name, prep.floor_stats, tasks, seed),
                         prep.rating_range)
     out[name] = metrics.compute_metrics(tasks.query_ratings, pred,
-                                        random_ranking=(name == "random"))
+                                        random_ranking=(name == "random"),
+                                        threshold=threshold)
+  return out
+
+
+def catalogue_metrics(prep, method, params, hparams, config) -> dict:
+  """Catalogue ranking in every test scenario, for the method and the
+  floors: {"scenarios": {S: metrics}, "floors": {F: {S: metrics}},
+  "catalogue_s": {S: seconds, "total": seconds}}."""
+  threshold = relevance_threshold(config)
+  out = {"scenarios": {}, "floors": {f: {} for f in floors.FLOORS},
+         "catalogue_s": {}}
+  t0 = time.time()
+  for name in scenarios.SCENARIOS:
+    t = time.time()
+    tasks = prep.test_tasks(name)
+    out["scenarios"][name] = catalogue.method_metrics(
+        method, params, prep, tasks, name, hparams, config.data.buckets,
+        threshold)
+    for floor, m in catalogue.floor_metrics(prep, tasks, name, threshold,
+                                            config.seed).items():
+      out["floors"][floor][name] = m
+    out["catalogue_s"][name] = round(time.time() - t, 1)
+  out["catalogue_s"]["total"] = round(time.time() - t0, 1)
   return out
 
 
@@ -60,7 +93,9 @@ def split_manifest(prep) -> dict:
 def evaluate_scenarios(run_dir: str, prep, method, params, hparams,
                        config) -> dict:
   """Touches each test scenario once; writes the CSVs; returns
-  {"scenarios": {S: metrics}, "floors": {F: {S: metrics}}}."""
+  {"scenarios": {S: metrics}, "floors": {F: {S: metrics}}, "catalogue_s":
+  {S: seconds, "total": seconds}, "relevance_threshold": t}."""
+  threshold = relevance_threshold(config)
   results = {"scenarios": {}, "floors": {f: {} for f in floors.FLOORS}}
   for name in scenarios.SCENARIOS:
     tasks = prep.test_tasks(name)
@@ -71,10 +106,26 @@ def evaluate_scenarios(run_dir: str, prep, method, params, hparams,
                       tasks, pred)
     # Metrics from the rounded numbers the CSV holds.
     results["scenarios"][name] = metrics.compute_metrics(
-        tasks.query_ratings, np.round(pred.astype(np.float64), 6))
-    for floor, m in floor_metrics(prep, tasks, config.seed).items():
+        tasks.query_ratings, np.round(pred.astype(np.float64), 6),
+        threshold=threshold)
+    for floor, m in floor_metrics(prep, tasks, config.seed,
+                                  threshold).items():
       results["floors"][floor][name] = m
+  merge(results, catalogue_metrics(prep, method, params, hparams, config))
+  results["relevance_threshold"] = threshold
   return results
+
+
+def merge(results: dict, extra: dict) -> None:
+  """Adds extra's scenario and floor metrics (catalogue_metrics' dict) into
+  results' cells, and its other keys beside them."""
+  for name, m in extra["scenarios"].items():
+    results["scenarios"][name].update(m)
+  for floor, cells in extra["floors"].items():
+    for name, m in cells.items():
+      results["floors"][floor][name].update(m)
+  results.update({k: v for k, v in extra.items()
+                  if k not in ("scenarios", "floors")})
 
 
 def write_run(run_dir: str, prep, results: dict, config, selection) -> None:

@@ -2,7 +2,9 @@
 
 A cell is a (row, scenario, metric) mean; it changed when the two differ by
 more than 1e-6 (the means are rounded to 6 decimals). Rows are methods and
-floors alike.
+floors alike; a metric only one of the tables has (a table older than the
+metric) is not compared. "max_ndcg" is the largest change of any ranking
+metric (nDCG, precision, recall, catalogue).
 """
 
 from metarec_jax.experiments import tables
@@ -21,6 +23,8 @@ def compare(before: dict, after: dict) -> dict:
       entry = {"changed": 0, "cells": 0, "max_rating": 0.0, "max_ndcg": 0.0}
       for s, metrics in before[kind][row].items():
         for m in tables.METRICS:
+          if m not in metrics or m not in after[kind][row][s]:
+            continue
           d = abs(metrics[m]["mean"] - after[kind][row][s][m]["mean"])
           entry["cells"] += 1
           entry["changed"] += d > 1e-6 + 1e-12

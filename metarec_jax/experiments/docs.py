@@ -53,19 +53,29 @@ def _cell(table: dict, row: str, s: str, metric: str) -> str:
   return f"{value:.4f} vs {best:.4f}{mark}"
 
 
+# The cells of the results summary: (label, metric of table.json).
+SUMMARY = (("MAE", "mae"), ("nDCG@3", "ndcg@3"), ("precision@5",
+                                                   "precision@5"),
+           ("catalogue recall@20", "catalogue_recall@20"))
+
+
 def results_summary(named_tables: dict) -> str:
   """{label: (link, table.json dict)} -> markdown lines: each table's
-  selected row and its MAE and nDCG@3 against the best floor."""
+  selected row and its MAE, nDCG@3, precision@5 and catalogue recall@20
+  (those the table has) against the best floor."""
   lines = []
   for label, (link, table) in named_tables.items():
     val = table["validation_mae"]
     row = min(val, key=val.get)
     seeds = len(next(iter(table["floors"].values()))["warm"]["mae"]["seeds"])
+    cells = [(name, m) for name, m in SUMMARY
+             if m in table["methods"][row]["warm"]]
     lines.append(f"- [{label}]({link}), {seeds} seeds: validation selects "
                  f"`{row}` (criterion {val[row]:.4f}). Its mean against the "
-                 "best floor of each column, MAE / nDCG@3:")
-    lines += [f"  - {s}: {_cell(table, row, s, 'mae')} / "
-              f"{_cell(table, row, s, 'ndcg@3')}"
+                 "best floor of each column, "
+                 + " / ".join(name for name, _ in cells) + ":")
+    lines += [f"  - {s}: " + " / ".join(_cell(table, row, s, m)
+                                        for _, m in cells)
               for s in scenarios.SCENARIOS]
   return "\n".join(lines) + "\n"
 

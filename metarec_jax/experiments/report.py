@@ -2,18 +2,44 @@
 
 from metarec_jax.data import scenarios
 from metarec_jax.evaluation import floors
+from metarec_jax.experiments import tables
 
-COLUMNS = ("mae", "rmse", "ndcg@1", "ndcg@3", "ndcg@5")
-LOWER_IS_BETTER = {"mae", "rmse"}
+# Short names of the groups of tables.GROUPS, in a line's first column.
+GROUP_LABELS = ("", "query P/R", "catalogue")
+COLUMNS = tables.GROUPS[0][1]
 
 
 def _beats(metric, value, floor_values) -> bool:
-  best = (min if metric in LOWER_IS_BETTER else max)(floor_values)
-  return value < best if metric in LOWER_IS_BETTER else value > best
+  best = (min if metric in tables.LOWER_IS_BETTER else max)(floor_values)
+  return (value < best if metric in tables.LOWER_IS_BETTER
+          else value > best)
+
+
+def _group(results: dict, method: str, s: str, label: str, cols) -> list:
+  m = results["scenarios"][s]
+  cols = [c for c in cols if c in m]
+  if not cols:
+    return []
+  names = [c.removeprefix(tables.PREFIX) for c in cols]
+  w = max(10, max(len(n) for n in names) + 1)
+  lines = [f"  {label:22s}" + "".join(f"{c:>{w}s}" for c in names)]
+  cells = []
+  for c in cols:
+    floor_vals = [results["floors"][f][s][c] for f in floors.FLOORS
+                  if c in results["floors"][f][s]
+                  and not (f == "random" and c in tables.LOWER_IS_BETTER)]
+    mark = "" if not floor_vals or _beats(c, m[c], floor_vals) else "!"
+    cells.append(f"{m[c]:.4f}{mark}".rjust(w))
+  lines.append(f"  {method:22s}" + "".join(cells))
+  for f in floors.FLOORS:
+    fm = results["floors"][f][s]
+    lines.append(f"  {f:22s}" + "".join(
+        f"{fm[c]:{w}.4f}" if c in fm else f"{'-':>{w}s}" for c in cols))
+  return lines
 
 
 def results_table(results: dict, method: str) -> str:
-  """One block per scenario: the method, then each floor.
+  """Per scenario, one block per metric group: the method, then each floor.
 
   A method value that does not beat the best floor is marked with '!'.
   """
@@ -21,17 +47,9 @@ def results_table(results: dict, method: str) -> str:
   for s in scenarios.SCENARIOS:
     m = results["scenarios"][s]
     lines.append(f"{s} ({m['n_tasks']} tasks, {m['n_ratings']} ratings)")
-    lines.append(f"  {'':22s}" + "".join(f"{c:>10s}" for c in COLUMNS))
-    cells = []
-    for c in COLUMNS:
-      floor_vals = [results["floors"][f][s][c] for f in floors.FLOORS
-                    if not (f == "random" and c in LOWER_IS_BETTER)]
-      mark = "" if _beats(c, m[c], floor_vals) else "!"
-      cells.append(f"{m[c]:.4f}{mark}".rjust(10))
-    lines.append(f"  {method:22s}" + "".join(cells))
-    for f in floors.FLOORS:
-      fm = results["floors"][f][s]
-      lines.append(f"  {f:22s}" + "".join(f"{fm[c]:10.4f}" for c in COLUMNS))
+    for label, (_, cols) in zip(GROUP_LABELS, tables.GROUPS):
+      lines += _group(results, method, s, label, cols)
   lines.append("'!' = does not beat the best floor in that column "
-               "(random excluded for MAE/RMSE).")
+               "(random excluded for MAE/RMSE); precision/recall (P/R) and "
+               "catalogue ranking: higher is better.")
   return "\n".join(lines)

@@ -3,15 +3,29 @@
 table.json: {"methods": {M: {S: {metric: {"mean", "std", "seeds": [...]}}}},
 "floors": {F: {...}}}. In table.md the best mean of each column (methods and
 floors) is bold, and a method whose mean does not beat the best floor of that
-column carries '!'. std is the sample standard deviation (ddof=1).
+column carries '!'. std is the sample standard deviation (ddof=1). Each
+scenario has one table per group of GROUPS, so no table is too wide to read;
+a metric the runs lack (runs older than it) is left out.
 """
 
 import numpy as np
 
 from metarec_jax.data import scenarios
-from metarec_jax.evaluation import floors
+from metarec_jax.evaluation import floors, metrics, ranking
 
-METRICS = ("mae", "rmse", "ndcg@1", "ndcg@3", "ndcg@5")
+# (heading, metrics): the md tables of a scenario; every column is a metric
+# of results.json, headed by its name less the group's prefix.
+GROUPS = (
+    ("", ("mae", "rmse") + tuple(f"ndcg@{k}" for k in metrics.NDCG_KS)),
+    ("precision and recall in the query", metrics.PR_KEYS),
+    ("catalogue ranking (every candidate item; positives: the relevant "
+     "query items)", ranking.KEYS),
+)
+PREFIX = "catalogue_"
+METRICS = tuple(m for _, group in GROUPS for m in group)
+# Task counts, kept beside the metrics (not columns): the tasks scored, and
+# those without a relevant query item (left out of recall).
+COUNTS = ("n_tasks", "n_tasks_no_relevant")
 LOWER_IS_BETTER = {"mae", "rmse"}
 
 
@@ -23,8 +37,10 @@ def summarise(values) -> dict:
 
 
 def aggregate(per_seed: list) -> dict:
-  """[{S: {metric: value}}] over seeds -> {S: {metric: summary}}."""
-  return {s: {m: summarise([r[s][m] for r in per_seed]) for m in METRICS}
+  """[{S: {metric: value}}] over seeds -> {S: {metric: summary}}, for the
+  metrics of METRICS every seed has."""
+  return {s: {m: summarise([r[s][m] for r in per_seed])
+              for m in METRICS + COUNTS if all(m in r[s] for r in per_seed)}
           for s in per_seed[0]}
 
 
@@ -36,9 +52,13 @@ def build_table(method_results: dict, floor_results: list) -> dict:
                      for f in floors.FLOORS}}
 
 
-def floor_best(table, s, metric) -> float:
+def floor_best(table, s, metric) -> float | None:
+  """The best floor mean of a column (None when no floor has the metric)."""
   vals = [table["floors"][f][s][metric]["mean"] for f in table["floors"]
-          if not (f == "random" and metric in LOWER_IS_BETTER)]
+          if metric in table["floors"][f][s]
+          and not (f == "random" and metric in LOWER_IS_BETTER)]
+  if not vals:
+    return None
   return (min if metric in LOWER_IS_BETTER else max)(vals)
 
 
@@ -101,6 +121,53 @@ def _margin(table: dict, order) -> str:
           f"{max(y - x for x, y in zip(a, b)):+.4f})")
 
 
+def _block(rows, s: str, group, table: dict) -> list[str]:
+  """One md table: the group's metrics (those some row has) for scenario s."""
+  cols = [m for m in group if any(m in r[2][s] for r in rows)]
+  if not cols:
+    return []
+  lines = ["| | " + " | ".join(m.removeprefix(PREFIX) for m in cols) + " |",
+           "|---|" + "---|" * len(cols)]
+  best = {}
+  for metric in cols:
+    vals = [r[2][s][metric]["mean"] for r in rows if metric in r[2][s]
+            and not (r[1] == "random" and metric in LOWER_IS_BETTER)]
+    best[metric] = (min if metric in LOWER_IS_BETTER else max)(vals)
+  for kind, name, res in rows:
+    cells = []
+    for metric in cols:
+      if metric not in res[s]:
+        cells.append("–")
+        continue
+      c = res[s][metric]
+      text = f"{c['mean']:.4f} ± {c['std']:.4f}"
+      if c["mean"] == best[metric] and not (
+          name == "random" and metric in LOWER_IS_BETTER):
+        text = f"**{text}**"
+      floor = floor_best(table, s, metric)
+      if kind == "method" and floor is not None and not beats(
+          metric, c["mean"], floor):
+        text += " !"
+      cells.append(text)
+    label = name if kind == "method" else f"_{name}_ (floor)"
+    lines.append(f"| {label} | " + " | ".join(cells) + " |")
+  return lines + [""]
+
+
+def _left_out(rows, s: str, group) -> str:
+  """' (N of T users ...)' for the query group: the users left out of
+  recall (and of catalogue ranking: the same users)."""
+  if group != metrics.PR_KEYS:
+    return ""
+  cell = next((r[2][s] for r in rows if "n_tasks_no_relevant" in r[2][s]),
+              None)
+  if cell is None:
+    return ""
+  return (f" ({cell['n_tasks_no_relevant']['mean']:g} of "
+          f"{cell['n_tasks']['mean']:g} users per seed have no relevant "
+          "query item: left out of recall)")
+
+
 def markdown(table: dict, title: str = "") -> str:
   lines = [f"# {title}", ""] if title else []
   rows = ([("method", m, table["methods"][m]) for m in table["methods"]]
@@ -108,34 +175,21 @@ def markdown(table: dict, title: str = "") -> str:
   for s in scenarios.SCENARIOS:
     if not any(s in r[2] for r in rows):
       continue
-    lines += [f"## {s}", "",
-              "| | " + " | ".join(METRICS) + " |",
-              "|---|" + "---|" * len(METRICS)]
-    best = {}
-    for metric in METRICS:
-      vals = [r[2][s][metric]["mean"] for r in rows
-              if not (r[1] == "random" and metric in LOWER_IS_BETTER)]
-      best[metric] = (min if metric in LOWER_IS_BETTER else max)(vals)
-    for kind, name, res in rows:
-      cells = []
-      for metric in METRICS:
-        c = res[s][metric]
-        text = f"{c['mean']:.4f} ± {c['std']:.4f}"
-        if c["mean"] == best[metric] and not (
-            name == "random" and metric in LOWER_IS_BETTER):
-          text = f"**{text}**"
-        if kind == "method" and not beats(metric, c["mean"],
-                                          floor_best(table, s, metric)):
-          text += " !"
-        cells.append(text)
-      label = name if kind == "method" else f"_{name}_ (floor)"
-      lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines.append("")
+    lines += [f"## {s}", ""]
+    for heading, group in GROUPS:
+      block = _block(rows, s, group, table)
+      if block and heading:
+        block = [f"### {s}: {heading}{_left_out(rows, s, group)}", ""] + block
+      lines += block
   first_floor = next(iter(table["floors"].values()))
   n = len(next(iter(first_floor.values()))["mae"]["seeds"])
   lines.append(f"Mean ± sample std over {n} seeds. **bold** = best mean in "
                "the column; ! = the method's mean does not beat the best "
                "floor of that column (random excluded for MAE/RMSE).")
+  if any(m in r[2][s] for r in rows for s in r[2] for m in GROUPS[1][1]):
+    lines.append("Precision, recall and catalogue ranking: higher is better, "
+                 "ties pessimistic, relevant = a query rating >= the "
+                 "relevance threshold (docs/protocol.md).")
   effect = text_effect(table)
   if effect:
     lines += ["", "Item text features, paired by seed (same tasks): "] + effect

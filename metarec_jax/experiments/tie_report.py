@@ -10,14 +10,15 @@ random order in expectation yet fall below the random floor. This report
 reads a table's predictions files and puts, per row and scenario, the
 protocol's nDCG@k beside its expectation over random orders of the ties
 (metrics.ndcg_at_k_random_ties) and the share of query sets whose nDCG@k
-depends on the tie order. It changes no table number and selects nothing.
+depends on the tie order, and the same two values of precision@k and
+recall@k (relevant: a rating >= the runs' relevance threshold). It changes
+no table number and selects nothing.
 
 Input: W/runs/<row>/seed<s>/predictions_<scenario>.csv (columns
 user_id,item_id,rating,prediction, one row per query rating, a user's rows
 together) and W/table.json for the random floor.
 """
 
-import csv
 import json
 import pathlib
 import re
@@ -26,38 +27,8 @@ import numpy as np
 
 from metarec_jax.core.errors import DataError
 from metarec_jax.data import scenarios
-from metarec_jax.evaluation import metrics
+from metarec_jax.evaluation import evaluate, metrics, predictions_csv
 from metarec_jax.experiments import tables
-
-COLUMNS = ["user_id", "item_id", "rating", "prediction"]
-
-
-def read_predictions(path) -> tuple[np.ndarray, np.ndarray]:
-  """(ratings [users, Q], predictions [users, Q]) in the file's user order."""
-  users, order = {}, []
-  with open(path, newline="") as f:
-    reader = csv.reader(f)
-    header = next(reader, None)
-    if header != COLUMNS:
-      raise DataError(f"{path}:1: header {header}, expected {COLUMNS}")
-    for line, row in enumerate(reader, start=2):
-      try:
-        user, rating, pred = row[0], float(row[2]), float(row[3])
-      except (IndexError, ValueError):
-        raise DataError(f"{path}:{line}: expected 4 columns "
-                        f"{','.join(COLUMNS)}, got {row}") from None
-      if user not in users:
-        users[user] = []
-        order.append(user)
-      users[user].append((rating, pred))
-  sizes = {len(v) for v in users.values()}
-  if len(sizes) > 1:
-    raise DataError(f"{path}: query sets of different sizes {sorted(sizes)};"
-                    " the protocol's query size is fixed")
-  if not users:
-    raise DataError(f"{path}: no predictions")
-  arr = np.array([users[u] for u in order], np.float64)
-  return arr[..., 0], arr[..., 1]
 
 
 def _runs(workdir) -> dict:
@@ -72,10 +43,41 @@ def _runs(workdir) -> dict:
   return out
 
 
+def _threshold(folder) -> float:
+  """The relevance threshold of a run (the default for runs older than
+  the field)."""
+  path = pathlib.Path(folder) / "results.json"
+  if not path.exists():
+    return evaluate.DEFAULT_RELEVANCE
+  with open(path) as f:
+    results = json.load(f)
+  return float(results.get("relevance_threshold", results.get(
+      "config", {}).get("data", {}).get("relevance_threshold",
+                                        evaluate.DEFAULT_RELEVANCE)))
+
+
+def _precision_recall(y, p, k: int, threshold: float) -> dict:
+  """{precision, recall}_{pessimistic, random_ties}: means over users
+  (recall over those with a relevant item)."""
+  rel = y >= threshold
+  n_rel = rel.sum(-1)
+  out = {}
+  for name, hits in (("pessimistic", metrics.relevant_in_top_k(rel, p, k)),
+                     ("random_ties", metrics.relevant_in_top_k_random_ties(
+                         rel, p, k))):
+    precision, recall = metrics.precision_recall(hits, n_rel, k)
+    out[f"precision_{name}"] = float(precision.mean())
+    out[f"recall_{name}"] = (float(np.nanmean(recall)) if (n_rel > 0).any()
+                             else float("nan"))
+  return out
+
+
 def report(workdir, k: int = 3) -> dict:
-  """{"k", "random_floor": {S: mean}, "rows": {row: {S: {"pessimistic",
-  "random_ties", "tie_dependent": summaries over seeds}}}}; rows ordered
-  by validation MAE."""
+  """{"k", "random_floor": {S: mean}, "random_floor_pr": {S: {"precision",
+  "recall"}} (where table.json has them), "rows": {row: {S: {"pessimistic",
+  "random_ties", "tie_dependent", "precision_pessimistic",
+  "precision_random_ties", "recall_pessimistic", "recall_random_ties":
+  summaries over seeds}}}}; rows ordered by validation MAE."""
   path = pathlib.Path(workdir) / "table.json"
   try:
     with open(path) as f:
@@ -86,9 +88,14 @@ def report(workdir, k: int = 3) -> dict:
   except json.JSONDecodeError as e:
     raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
   key = f"ndcg@{k}"
+  rand_floor = table["floors"]["random"]
   out = {"k": k, "rows": {}, "random_floor": {
-      s: table["floors"]["random"][s][key]["mean"]
-      for s in scenarios.SCENARIOS}}
+      s: rand_floor[s][key]["mean"] for s in scenarios.SCENARIOS},
+         "random_floor_pr": {
+             s: {m: rand_floor[s][f"{m}@{k}"]["mean"]
+                 for m in ("precision", "recall")}
+             for s in scenarios.SCENARIOS
+             if f"precision@{k}" in rand_floor[s]}}
   runs = _runs(workdir)
   # Rows in the selection's order (best validation MAE first), then any
   # others the workdir holds (the ensemble has no validation score).
@@ -98,27 +105,56 @@ def report(workdir, k: int = 3) -> dict:
     seeds = runs[row]
     cells = {}
     for s in scenarios.SCENARIOS:
-      pess, rand, dep = [], [], []
+      pess, rand, dep, pr = [], [], [], []
       for seed in sorted(seeds):
         path = seeds[seed] / f"predictions_{s}.csv"
         if not path.exists():
           continue
-        y, p = read_predictions(path)
+        y, p = predictions_csv.read_predictions(path)
         a = metrics.ndcg_at_k(y, p, k)
         b = metrics.ndcg_at_k_random_ties(y, p, k)
         pess.append(a.mean())
         rand.append(b.mean())
         dep.append(np.mean(np.abs(a - b) > 1e-12))
+        pr.append(_precision_recall(y, p, k, _threshold(seeds[seed])))
       if pess:
         cells[s] = {"pessimistic": tables.summarise(pess),
                     "random_ties": tables.summarise(rand),
-                    "tie_dependent": tables.summarise(dep)}
+                    "tie_dependent": tables.summarise(dep),
+                    **{m: tables.summarise([v[m] for v in pr])
+                       for m in pr[0]}}
     out["rows"][row] = cells
   return out
 
 
+def _pr_block(rep: dict, s: str) -> list[str]:
+  """Precision@k and recall@k, ties pessimistic and in random order."""
+  k = rep["k"]
+  rows = [(row, cells[s]) for row, cells in rep["rows"].items()
+          if s in cells and "precision_pessimistic" in cells[s]]
+  if not rows:
+    return []
+  floor = rep.get("random_floor_pr", {}).get(s)
+  note = (f" (random floor: {floor['precision']:.4f}, {floor['recall']:.4f})"
+          if floor else "")
+  lines = [f"### {s}: precision@{k} and recall@{k}{note}", "",
+           f"| | precision@{k}, ties pessimistic | precision@{k}, ties in "
+           f"random order | recall@{k}, ties pessimistic | recall@{k}, ties "
+           "in random order |", "|---|---|---|---|---|"]
+  for row, c in rows:
+    cells = []
+    for m in ("precision", "recall"):
+      for tie in ("pessimistic", "random_ties"):
+        v = c[f"{m}_{tie}"]["mean"]
+        mark = "" if floor is None or v > floor[m] else " !"
+        cells.append(f"{v:.4f}{mark}")
+    lines.append(f"| {row} | " + " | ".join(cells) + " |")
+  return lines + [""]
+
+
 def markdown(rep: dict, title: str = "") -> str:
-  """One table per scenario: protocol nDCG, random-tie nDCG, tie share."""
+  """Per scenario: protocol nDCG, random-tie nDCG, tie share; then
+  precision and recall both ways."""
   k = rep["k"]
   lines = [f"# {title}", ""] if title else []
   for s in scenarios.SCENARIOS:
@@ -136,6 +172,7 @@ def markdown(rep: dict, title: str = "") -> str:
       lines.append(f"| {row} | {pess:.4f}{mark(pess)} | {rand:.4f}{mark(rand)}"
                    f" | {100 * c['tie_dependent']['mean']:.0f}% |")
     lines.append("")
+    lines += _pr_block(rep, s)
   lines.append("Rows in the order of validation MAE (the selected row "
                "first). `!`: not above the random floor. Means over the "
                "seeds' predictions files.")
