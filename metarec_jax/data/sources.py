@@ -68,6 +68,7 @@ class RawData:
       year rule is not used. Set by loaders that choose new items otherwise.
     user_codec, item_codec: id codes <-> the ids as given (data/ids.py);
       the default is integer ids.
+    counts: what the loader read and dropped, for the log (Book-Crossing).
   """
   name: str
   user_fields: dict
@@ -80,9 +81,10 @@ class RawData:
   new_items: Optional[np.ndarray] = None
   user_codec: IdCodec = dataclasses.field(default_factory=IdCodec)
   item_codec: IdCodec = dataclasses.field(default_factory=IdCodec)
+  counts: dict = dataclasses.field(default_factory=dict)
 
 
-def _age_bucket(age: int) -> str:
+def age_bucket(age: int) -> str:
   """MovieLens-1M age buckets, so ML-100K ages read like ML-1M's."""
   for bound, label in ((18, "1"), (25, "18"), (35, "25"), (45, "35"),
                        (50, "45"), (56, "50")):
@@ -91,7 +93,7 @@ def _age_bucket(age: int) -> str:
   return "56"
 
 
-def _year_bucket(year: Optional[int]) -> list:
+def year_bucket(year: Optional[int]) -> list:
   if year is None:
     return ["unknown"]
   return [str(max(min(year, 1999), 1930) // 5 * 5)]
@@ -155,7 +157,7 @@ def _ml100k_users(path, text, sep, header, order):
         _split(path, n, line, sep, 5)[i] for i in order]
     uid = _int(path, n, uid, "user id")
     fields["gender"][uid] = [gender]
-    fields["age"][uid] = [_age_bucket(_int(path, n, age, "age"))]
+    fields["age"][uid] = [age_bucket(_int(path, n, age, "age"))]
     fields["occupation"][uid] = [occupation]
     fields["zip"][uid] = [zipcode[:1] or "?"]
   return dict(fields)
@@ -200,7 +202,7 @@ def load_ml100k(path: Optional[str] = None) -> RawData:
   item_year, item_text = {}, {}
   for iid, title, year, genres in items:
     item_fields["genre"][iid] = genres
-    item_fields["year"][iid] = _year_bucket(year)
+    item_fields["year"][iid] = year_bucket(year)
     if year is not None:
       item_year[iid] = year
     item_text[iid] = f"{title} ({year or 'unknown year'}). Genres: " + (
@@ -281,7 +283,7 @@ def _load_ml1m_grouplens(path: str) -> RawData:
     year = re.search(r"\((\d{4})\)\s*$", title)
     year = int(year.group(1)) if year else None
     item_fields["genre"][iid] = genres.split("|")
-    item_fields["year"][iid] = _year_bucket(year)
+    item_fields["year"][iid] = year_bucket(year)
     if year is not None:
       item_year[iid] = year
     item_text[iid] = f"{title}. Genres: {genres.replace('|', ', ')}."
