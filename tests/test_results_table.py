@@ -46,11 +46,14 @@ def test_rows_on_different_tasks_are_refused(tmp_path):
 
 
 def write_table_run(root, row, seed, mae, floors=True):
-  """A reproduce_table.py workdir's per-run file (runs/<row>/seed<s>)."""
+  """A reproduce_table.py workdir's per-run file (runs/<row>/seed<s>); an
+  ensemble's selection is its members' records."""
   write_run(root / "runs_tmp", row, seed, mae)
   src = root / "runs_tmp" / row / f"s{seed}" / "results.json"
   results = json.loads(src.read_text())
   results["selection"] = {"best_validation_mae": mae - 0.1}
+  if row == "ensemble":
+    results["selection"] = {"members": [results["selection"]] * 2}
   if not floors:
     del results["floors"]
   path = root / "runs" / row / f"seed{seed}"
@@ -70,6 +73,8 @@ def test_rows_of_a_table_workdir_and_a_second_root_are_joined(tmp_path):
            for r in ("finetune", "ensemble", "finetune_text")}
   assert means == pytest.approx({"finetune": 0.9, "ensemble": 0.85,
                                  "finetune_text": 0.8})
+  # The ensemble has no validation MAE of its own: not in the selection.
+  assert set(table["validation_mae"]) == {"finetune", "finetune_text"}
   with pytest.raises(DataError, match="also in"):
     results_table.build([table_w, table_w])
 

@@ -100,8 +100,8 @@ def test_ranking_metrics_get_their_own_blocks_and_marks():
   assert table["methods"]["good"]["warm"]["n_tasks_no_relevant"]["mean"] == 2
   md = tables.markdown(table)
   block = md.split("### warm: precision and recall in the query")[1]
-  assert block.startswith(" (2 of 10 users per seed have no relevant query "
-                          "item: left out of recall)")
+  assert block.startswith(" (left out of recall, no relevant query item: 2 "
+                          "of 10 users, mean over seeds)")
   head, _, good, old_line = block.splitlines()[2:6]
   assert head == ("| | precision@1 | precision@3 | precision@5 | recall@1 | "
                   "recall@3 | recall@5 |")

@@ -91,9 +91,12 @@ def build(root, rows=None, replace: bool = False) -> dict:
       {r: [runs[r][s]["scenarios"] for s in seeds] for r in rows}, floors)
   table["seeds"] = seeds
   table["sources"] = {r: where[r] for r in rows}
-  # Each row's mean best validation MAE, where its runs record a selection.
-  selected = [r for r in rows if all("selection" in runs[r][s]
-                                     for s in seeds)]
+  # Each row's mean best validation MAE, where its runs record one (an
+  # ensemble's selection is its members' records: it has none of its own,
+  # as in scripts/reproduce_table.py's table).
+  selected = [r for r in rows if all(
+      "best_validation_mae" in runs[r][s].get("selection", {})
+      for s in seeds)]
   ks = {tuple(runs[r][s].get("config", {}).get("validation_k_shots") or ())
         for r in selected for s in seeds}
   tables.add_selection(

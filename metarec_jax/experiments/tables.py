@@ -163,9 +163,9 @@ def _left_out(rows, s: str, group) -> str:
               None)
   if cell is None:
     return ""
-  return (f" ({cell['n_tasks_no_relevant']['mean']:g} of "
-          f"{cell['n_tasks']['mean']:g} users per seed have no relevant "
-          "query item: left out of recall)")
+  return (f" (left out of recall, no relevant query item: "
+          f"{cell['n_tasks_no_relevant']['mean']:g} of "
+          f"{cell['n_tasks']['mean']:g} users, mean over seeds)")
 
 
 def markdown(table: dict, title: str = "") -> str:
