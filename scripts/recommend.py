@@ -31,7 +31,7 @@ flags.DEFINE_string("workdir", None, "A finished run (main.py's workdir or a "
                     "table's runs/<row>/seed<s>).")
 flags.DEFINE_string("ratings", None, "The user's ratings (CSV or JSON).")
 flags.DEFINE_integer("k", 10, "How many items to recommend.")
-flags.DEFINE_integer("user_id", None, "A user of the training data: use "
+flags.DEFINE_string("user_id", None, "A user of the training data: use "
                      "their side features (one user only).")
 flags.DEFINE_enum("format", "table", ["table", "json"], "Output format.")
 flags.DEFINE_bool("benchmark", False, "Measure latency instead.")
@@ -39,8 +39,9 @@ flags.mark_flags_as_required(["workdir"])
 
 
 def _table(items) -> str:
-  lines = [f"{'rank':>4}  {'item_id':>8}  {'score':>6}  {'raw':>6}"]
-  lines += [f"{r:>4}  {i:>8}  {s:>6.3f}  {raw:>6.3f}"
+  width = max([8] + [len(str(i)) for i, _, _ in items])
+  lines = [f"{'rank':>4}  {'item_id':>{width}}  {'score':>6}  {'raw':>6}"]
+  lines += [f"{r:>4}  {i!s:>{width}}  {s:>6.3f}  {raw:>6.3f}"
             for r, (i, s, raw) in enumerate(items, 1)]
   return "\n".join(lines)
 
@@ -61,7 +62,7 @@ def main(argv):
     print(json.dumps(latency.benchmark(rec, FLAGS.k), indent=1))
     return
   batch, users = ratings_input.read(FLAGS.ratings, rec.rating_range,
-                                    known_items=rec.item_ids)
+                                    known_items=rec.known_items)
   if batch and FLAGS.user_id is not None:
     raise ServingError("--user_id names one user; the ratings file holds "
                        "several (user_id,item_id,rating).")

@@ -70,7 +70,7 @@ def test_update_equals_adapting_on_the_extended_support(rec):
   updated = rec.update(first, [(3, 2.0), (2, 1.0)])  # 2 is re-rated.
   direct = rec.adapt([(1, 5.0), (3, 2.0), (2, 1.0)])
   np.testing.assert_allclose(updated.scores, direct.scores, rtol=1e-6)
-  assert sorted(updated.items.tolist()) == [1, 2, 3]
+  assert sorted(updated.items) == [1, 2, 3]
   assert np.abs(updated.scores - first.scores).max() > 1e-5
 
 

@@ -25,7 +25,7 @@ def benchmark(rec: recommender.Recommender, k: int = 10,
          "items": len(rec.item_ids), "k": k}
   for n in (1, recommender.USER_BUCKETS[-1]):
     supports = benchmark_supports(rec, n)
-    users = [[(int(rec.item_ids[i]), float(r)) for i, r in zip(*s)]
+    users = [[(rec.item_ids[i], float(r)) for i, r in zip(*s)]
              for s in supports]
     t0 = time.perf_counter()
     rec.recommend(dict(enumerate(users)), k)  # Compiles this shape.

@@ -17,17 +17,20 @@ import math
 from metarec_jax.core.errors import DataError
 from metarec_jax.data import csv_source
 
-Ratings = list  # [(original item id, rating)]
+Ratings = list  # [(item id as given (str), rating)]
 
 
-def _item(path, line, value):
-  try:
-    if isinstance(value, float) and not value.is_integer():
-      raise ValueError
-    return int(value)
-  except (TypeError, ValueError):
-    raise DataError(f"{path}:{line}: item_id {value!r} is not an integer; "
-                    "use the item ids of the training data.") from None
+def _item(path, line, value) -> str:
+  """An item id as the training data writes it: a non-empty string (a JSON
+  integer is its decimal string)."""
+  if isinstance(value, bool) or not isinstance(value, (str, int)):
+    raise DataError(f"{path}:{line}: item_id {value!r} is not an id; use "
+                    "the item ids of the training data (a string or an "
+                    "integer).")
+  value = str(value).strip()
+  if not value:
+    raise DataError(f"{path}:{line}: empty item_id; every row needs one.")
+  return value
 
 
 def _rating(path, line, value, lo, hi):
@@ -136,7 +139,7 @@ def read(path: str, rating_range, known_items=None) -> tuple[bool, dict]:
   lo, hi = rating_range
   state = {"unknown": []}
   if known_items is not None:
-    state["known"] = {int(i) for i in known_items}
+    state["known"] = {str(i) for i in known_items}
   parse = _parse_json if text.lstrip()[:1] in "[{" else _parse_csv
   batch, users = parse(path, text, lo, hi, state)
   unknown = state["unknown"]

@@ -18,6 +18,9 @@ of the training data may be named to use theirs.
   state = rec.adapt([(50, 5.0), (181, 4.0)])
   state = rec.update(state, [(1, 3.0)])   # re-adapts from the prior
   rec.top_k(state, 10)                     # [(item id, score, raw)]
+
+Item and user ids are the training data's, as given: strings for a string
+catalogue (ISBNs), ints for integer ids (`"50"` is accepted for 50).
 """
 
 import dataclasses
@@ -31,6 +34,7 @@ from metarec_jax.core import io
 from metarec_jax.core.errors import ServingError
 from metarec_jax.core.types import TaskBatch
 from metarec_jax.data import batching, pipeline
+from metarec_jax.data import ids as ids_lib
 from metarec_jax.evaluation import predict
 from metarec_jax.meta import base, registry
 from metarec_jax.train import checkpoints
@@ -43,7 +47,8 @@ class UserState:
   """A user as adapted so far: their ratings and the adapted scores.
 
   Attributes:
-    items: int64 [n] original item ids the user rated (oldest first).
+    items: [n] the ids of the items the user rated, as given (oldest
+      first).
     ratings: float32 [n].
     scores: float32 [I] predicted rating of every item, in item-vocab order,
       from the meta-learned initialisation adapted on (items, ratings).
@@ -52,7 +57,7 @@ class UserState:
   items: np.ndarray
   ratings: np.ndarray
   scores: np.ndarray
-  user: int | None = None
+  user: int | str | None = None
 
 
 def load_config(run_dir: str) -> ml_collections.ConfigDict:
@@ -73,7 +78,7 @@ class Recommender:
     self.method, self.params = method, params
     self.hparams = base.hparams(config)
     self.support_buckets = tuple(config.data.buckets)
-    self.item_ids = prep.items.ids
+    self.item_ids = prep.items.labels(np.arange(len(prep.items)))
     self.rating_range = prep.rating_range
     # One extra user row with no features: the new user.
     tables = dict(prep.tables)
@@ -96,27 +101,33 @@ class Recommender:
     row (None: a new user)."""
     if user is None:
       return self.new_user
-    ids = self.prep.users.ids
-    pos = int(np.searchsorted(ids, int(user)))
-    if pos >= len(ids) or ids[pos] != int(user):
+    try:
+      return int(self.prep.users.lookup([user])[0])
+    except KeyError:
       raise ServingError(f"user_id {user}: not a user of the training data; "
-                         "leave it out to serve a new user.")
-    return pos
+                         "leave it out to serve a new user.") from None
 
   def item_index(self, ids, source: str = "input") -> np.ndarray:
-    """Original ids -> dense indices; unknown ids are one error listing all."""
-    ids = np.asarray(ids, np.int64).reshape(-1)
-    pos = np.minimum(np.searchsorted(self.item_ids, ids),
-                     max(len(self.item_ids) - 1, 0))
-    unknown = ids[self.item_ids[pos] != ids] if len(ids) else ids
-    if len(unknown):
-      shown = ", ".join(str(i) for i in np.unique(unknown)[:20])
-      more = len(np.unique(unknown)) - 20
+    """Ids as given -> dense indices; unknown ids are one error listing all."""
+    ids = list(ids)
+    known = self.known_items
+    # Numeric order for integer-looking ids, then string order.
+    unknown = sorted({str(i) for i in ids} - known, key=lambda v: (
+        (0, int(v), "") if ids_lib.is_canonical_int(v) else (1, 0, v)))
+    if unknown:
+      more = len(unknown) - 20
       raise ServingError(
-          f"{source}: {len(np.unique(unknown))} item id(s) unknown to the "
-          f"model: {shown}{f' and {more} more' if more > 0 else ''}; remove "
-          "them (the model knows the items of its training data).")
-    return pos.astype(np.int32)
+          f"{source}: {len(unknown)} item id(s) unknown to the model: "
+          f"{', '.join(unknown[:20])}{f' and {more} more' if more > 0 else ''}"
+          "; remove them (the model knows the items of its training data).")
+    return self.prep.items.lookup(ids) if ids else np.zeros(0, np.int32)
+
+  @property
+  def known_items(self) -> set:
+    """Every item id the model scores, as strings (what a file holds)."""
+    if not hasattr(self, "_known"):
+      self._known = {str(i) for i in self.item_ids}
+    return self._known
 
   def serving_batch(self, supports: list, users=None) -> TaskBatch:
     """supports: [(item indices, ratings)] -> one batch scoring every item:
@@ -166,10 +177,10 @@ class Recommender:
     None, or per user an original user id (their features) or None."""
     supports, raw = [], []
     for ratings in users:
-      items = np.array([i for i, _ in ratings], np.int64)
+      dense = self.item_index([i for i, _ in ratings], source)
       ys = np.array([r for _, r in ratings], np.float32)
-      raw.append((items, ys))
-      supports.append((self.item_index(items, source), ys))
+      raw.append((self.prep.items.labels(dense), ys))
+      supports.append((dense, ys))
     user_ids = list(user_ids) if user_ids else [None] * len(users)
     scores = self._scores(supports, user_ids)
     return [UserState(i, y, s, u)
@@ -181,24 +192,24 @@ class Recommender:
   def update(self, state: UserState, new_ratings) -> UserState:
     """Extends the support set (a re-rated item takes the new rating) and
     re-adapts from the meta-learned initialisation, not from `state`."""
-    new = dict(new_ratings)
-    kept = [(int(i), float(r)) for i, r in zip(state.items, state.ratings)
-            if int(i) not in new]
-    return self.adapt(kept + [(int(i), float(r)) for i, r in new.items()],
-                      user=state.user)
+    new = {str(i): float(r) for i, r in new_ratings}
+    kept = [(i, float(r)) for i, r in zip(state.items, state.ratings)
+            if str(i) not in new]
+    return self.adapt(kept + list(new.items()), user=state.user)
 
   def top_k(self, state: UserState, k: int) -> list:
     """[(item id, score, raw score)] best first, rated items excluded.
-    Ranked by the raw prediction (ties: lower id first); the score is it
+    Ranked by the raw prediction (ties: the first id in the vocabulary's
+    order: numeric for integer ids, else string order); the score is it
     clipped to the rating range, as the evaluation scores predictions (so
     several top items can show the highest rating)."""
     scores = state.scores.astype(np.float64).copy()
     if len(state.items):
       scores[self.item_index(state.items)] = -np.inf
-    order = np.lexsort((self.item_ids, -scores))
+    order = np.lexsort((np.arange(len(scores)), -scores))
     order = [i for i in order[:k] if np.isfinite(scores[i])]
     lo, hi = self.rating_range
-    return [(int(self.item_ids[i]), float(np.clip(scores[i], lo, hi)),
+    return [(self.item_ids[i], float(np.clip(scores[i], lo, hi)),
              float(scores[i])) for i in order]
 
   def recommend(self, users: dict, k: int, source: str = "input",
