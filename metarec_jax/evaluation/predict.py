@@ -24,6 +24,14 @@ def jitted(method: base.Method):
   return jax.jit(functools.partial(base.adapted_predictions, method))
 
 
+@functools.lru_cache(maxsize=64)
+def jitted_parts(method: base.Method):
+  """(adapt, predict) jitted apart, for scoring many query chunks after one
+  adaptation (catalogue ranking): adapt(params, tables, support, hparams)
+  -> adapted; predict(params, tables, adapted, query) -> [T, Q]."""
+  return jax.jit(method.adapt), jax.jit(method.predict)
+
+
 def predict_batch(method, params, tables, batch, hparams) -> np.ndarray:
   return np.asarray(jax.device_get(jitted(method)(params, tables, batch,
                                                   hparams)))
