@@ -1,7 +1,11 @@
 """Book-Crossing's raw files: every documented case on a hand-made copy
 (known counts), and the pinned wheel's real files when they are cached."""
 
+import csv
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -130,3 +134,44 @@ def test_the_real_files_counts_and_scenarios():
   split = scenarios.make_split(raw, 0)
   assert not np.isin(split.pool.item, split.new_items).any()
   assert all(len(split.scenarios[s]) for s in scenarios.SCENARIOS)
+
+
+@pytest.mark.skipif(not _cached_wheel(), reason="the wheel is not cached "
+                    "(scripts/fetch_assets.py fetches it)")
+def test_smoke_run_and_recommend_in_isbns(tmp_path):
+  """The README's Book-Crossing command, then recommend.py answering in
+  ISBNs as the files write them."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  workdir = tmp_path / "bx"
+  proc = subprocess.run(
+      [sys.executable, os.path.join(root, "scripts", "main.py"),
+       "--config=" + os.path.join(root, "configs", "melu.py") +
+       ":bookcrossing,smoke", "--config.num_steps=4",
+       "--config.eval_every=2", "--config.checkpoint_every=2",
+       f"--workdir={workdir}"],
+      capture_output=True, text=True, timeout=900, check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "ratings_implicit 716109" in proc.stderr  # the drop counts
+  results = json.loads((workdir / "results.json").read_text())
+  assert results["relevance_threshold"] == 8.0
+  for s in scenarios.SCENARIOS:
+    assert {"precision@5", "recall@5"} <= set(results["scenarios"][s])
+  with open(workdir / "predictions_user_cold.csv", newline="") as f:
+    rows = list(csv.DictReader(f))
+  assert {float(r["rating"]) for r in rows} <= set(range(1, 11))
+  rated = [r["item_id"] for r in rows[:3]]
+  me = tmp_path / "me.csv"
+  me.write_text("item_id,rating\n" + "".join(f"{i},9\n" for i in rated))
+  proc = subprocess.run(
+      [sys.executable, os.path.join(root, "scripts", "recommend.py"),
+       f"--workdir={workdir}", f"--ratings={me}", "--k=3", "--format=json"],
+      capture_output=True, text=True, timeout=600, check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  items = json.loads(proc.stdout)["items"]
+  assert len(items) == 3 and not set(rated) & {x["item_id"] for x in items}
+  # ISBNs come back as strings with their leading zeros and X digits.
+  split = json.loads((workdir / "split.json").read_text())
+  assert {x["item_id"] for x in items} <= set(split["existing_items"]) | set(
+      split["new_items"])
+  assert all(isinstance(x["item_id"], str) and 1 <= x["score"] <= 10
+             for x in items)
