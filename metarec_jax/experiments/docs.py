@@ -23,8 +23,6 @@ EXAMPLES = {
                    "--workdir=workdirs/quickstart", "all"),
     "recommend": ("scripts/recommend.py --workdir=workdirs/quickstart "
                   "--ratings=my_ratings.csv --k=5", "all"),
-    "recommend_json": ("scripts/recommend.py --workdir=workdirs/quickstart "
-                       "--ratings=my_ratings.csv --k=3 --format=json", "all"),
     "bad_field": ("scripts/main.py --config=configs/melu.py:ml100k "
                   "--config.data.items=ratings.csv --workdir=/tmp/x", "all"),
 }
