@@ -65,24 +65,26 @@ def write_predictions(path: str, prep, tasks: TaskSet, pred: np.ndarray):
   with open(tmp, "w", newline="") as f:
     w = csv.writer(f)
     w.writerow(["user_id", "item_id", "rating", "prediction"])
-    users = prep.users.ids[tasks.users]
-    items = prep.items.ids[tasks.query_items]
+    users = prep.users.labels(tasks.users)
+    items = np.array(prep.items.labels(tasks.query_items), object).reshape(
+        tasks.query_items.shape)
     for u, its, ys, ps in zip(users, items, tasks.query_ratings, pred):
       for i, y, p in zip(its, ys, ps):
-        w.writerow([int(u), int(i), f"{y:g}", f"{p:.6f}"])
+        w.writerow([u, i, f"{y:g}", f"{p:.6f}"])
   os.replace(tmp, path)
 
 
 def split_manifest(prep) -> dict:
   s = prep.split
-  ids = lambda a: [int(x) for x in np.sort(a)]
-  users = lambda t: [int(u) for u in prep.users.ids[t.users]]
+  user_ids = lambda a: prep.users.codec.decode(np.sort(a))
+  item_ids = lambda a: prep.items.codec.decode(np.sort(a))
+  users = lambda t: prep.users.labels(t.users)
   return {
-      "existing_users": ids(s.existing_users),
-      "new_users": ids(s.new_users),
-      "validation_users": ids(s.validation_users),
-      "existing_items": ids(s.existing_items),
-      "new_items": ids(s.new_items),
+      "existing_users": user_ids(s.existing_users),
+      "new_users": user_ids(s.new_users),
+      "validation_users": user_ids(s.validation_users),
+      "existing_items": item_ids(s.existing_items),
+      "new_items": item_ids(s.new_items),
       "tasks": {**{name: users(prep.tasks[name])
                    for name in ("train", "validation")},
                 **{name: users(prep.test_tasks(name))
@@ -111,7 +113,8 @@ def evaluate_scenarios(run_dir: str, prep, method, params, hparams,
     for floor, m in floor_metrics(prep, tasks, config.seed,
                                   threshold).items():
       results["floors"][floor][name] = m
-  merge(results, catalogue_metrics(prep, method, params, hparams, config))
+  if config.get("catalogue", True):
+    merge(results, catalogue_metrics(prep, method, params, hparams, config))
   results["relevance_threshold"] = threshold
   return results
 
