@@ -2,11 +2,9 @@
 recomputable from the predictions CSVs, an upgraded run equal to a fresh
 one, and a CSV of other data refused."""
 
-import csv
 import json
 import shutil
 
-import numpy as np
 import pytest
 
 from metarec_jax.core.errors import DataError
@@ -14,6 +12,7 @@ from metarec_jax.data import scenarios
 from metarec_jax.evaluation import floors, metrics, ranking
 from metarec_jax.experiments import add_metrics
 from metarec_jax.train import experiment
+import csv_checks
 from tiny_run import tiny_config, write_dataset
 
 NEW = metrics.PR_KEYS + ranking.KEYS + ("n_tasks_no_relevant",)
@@ -30,25 +29,6 @@ def run(tmp_path_factory):
   return workdir
 
 
-def _by_hand(path, threshold: float, k: int) -> tuple[float, float]:
-  """precision@k, recall@k from the CSV: per user, a Python sort by
-  (prediction descending, relevant last among ties)."""
-  users = {}
-  with open(path) as f:
-    for row in csv.DictReader(f):  # Ids stay strings.
-      users.setdefault(row["user_id"], []).append(
-          (float(row["prediction"]), float(row["rating"]) >= threshold))
-  precision, recall = [], []
-  for items in users.values():
-    top = sorted(items, key=lambda x: (-x[0], x[1]))[:k]
-    hits = sum(rel for _, rel in top)
-    n_rel = sum(rel for _, rel in items)
-    precision.append(hits / k)
-    if n_rel:
-      recall.append(hits / n_rel)
-  return float(np.mean(precision)), float(np.mean(recall))
-
-
 def test_precision_recall_recompute_from_the_csvs(run):
   saved = json.loads((run / "results.json").read_text())
   threshold = saved["config"]["data"]["relevance_threshold"]
@@ -58,7 +38,8 @@ def test_precision_recall_recompute_from_the_csvs(run):
   assert scored
   for s in scored:
     for k in metrics.PR_KS:
-      p, r = _by_hand(run / f"predictions_{s}.csv", threshold, k)
+      p, r = csv_checks.precision_recall(run / f"predictions_{s}.csv",
+                                         threshold, k)
       assert saved["scenarios"][s][f"precision@{k}"] == pytest.approx(
           p, abs=1e-6)
       assert saved["scenarios"][s][f"recall@{k}"] == pytest.approx(
