@@ -1,6 +1,7 @@
 r"""The row a committed cold-start table selects on validation, as one run.
 
   python scripts/main.py --config=configs/selected.py:ml100k --workdir=W
+  (ml1m, bookcrossing alike)
 
 docs/tables/coldstart_<dataset>.json names the row with the lowest mean
 validation MAE (validation users only; "Selected" in its table.md); this is
@@ -28,8 +29,8 @@ def selected_row(dataset: str) -> str:
 
 
 def get_config(arg: str = "ml100k"):
-  words = melu.parse_words(arg, ("ml100k", "ml1m", "smoke"))
-  dataset = "ml1m" if "ml1m" in words else "ml100k"
+  words = melu.parse_words(arg, coldstart.DATASETS + ("smoke",))
+  dataset = next((d for d in coldstart.DATASETS if d in words), "ml100k")
   row = selected_row(dataset)
   table = coldstart.get_config(arg)
   c = config_util.with_overrides(table, table.tuned.get(row, {}), method=row)
