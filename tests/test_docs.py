@@ -9,7 +9,17 @@ import re
 
 import pytest
 
-from metarec_jax.experiments import benchmark, docs
+from metarec_jax.data import scenarios
+from metarec_jax.evaluation import floors
+from metarec_jax.experiments import benchmark, docs, report, tables
+
+# Every column of every group, for each scenario, method and floor.
+_CELLS = {c: 0.5 for _, cols in tables.GROUPS for c in cols}
+RESULTS_FOR_REPORT = {
+    "scenarios": {s: {**_CELLS, "n_tasks": 3, "n_ratings": 30}
+                  for s in scenarios.SCENARIOS},
+    "floors": {f: {s: dict(_CELLS) for s in scenarios.SCENARIOS}
+               for f in floors.FLOORS}}
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -60,3 +70,12 @@ def test_readme_is_a_guide_and_nothing_points_outside_the_repository():
     assert "../shared" not in path.read_text(), path
   for link in re.findall(r"\]\(([^)#:]+)\)", README):
     assert (ROOT / link).exists(), link
+
+
+def test_first_group_keeps_each_scenarios_first_block():
+  out = report.results_table(RESULTS_FOR_REPORT, "m").splitlines()
+  kept = docs.first_group(out)
+  assert [l.split()[0] for l in kept if not l.startswith(" ")] == [
+      *scenarios.SCENARIOS, "'!'"]
+  assert not any("precision@1" in l or "recall@10" in l for l in kept)
+  assert sum("precision@1" in l for l in out) == 4  # what was left out

@@ -14,13 +14,15 @@ import subprocess
 import sys
 
 from metarec_jax.data import scenarios
-from metarec_jax.experiments import tables
+from metarec_jax.experiments import report, tables
 
 # Example name -> (the command the README shows, run from the repository
-# root; what to keep of its stdout: "all" or the last N lines).
+# root; what to keep of its stdout: "all", the last N lines, or
+# "first_group": each scenario's first block of report.py's printout, its
+# precision/recall and catalogue blocks left out for the README's length).
 EXAMPLES = {
     "quickstart": ("scripts/main.py --config=configs/selected.py:ml100k "
-                   "--workdir=workdirs/quickstart", "all"),
+                   "--workdir=workdirs/quickstart", "first_group"),
     "recommend": ("scripts/recommend.py --workdir=workdirs/quickstart "
                   "--ratings=my_ratings.csv --k=5", "all"),
     "bad_field": ("scripts/main.py --config=configs/melu.py:ml100k "
@@ -78,6 +80,21 @@ def results_summary(named_tables: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
+def first_group(lines: list) -> list:
+  """report.results_table's lines without the blocks after each scenario's
+  first (a block starts with an indented label line: `  query P/R ...`)."""
+  later = tuple(f"  {label}" for label in report.GROUP_LABELS[1:])
+  out, skipping = [], False
+  for line in lines:
+    if line.startswith(later):
+      skipping = True
+    elif not line.startswith("  "):
+      skipping = False
+    if not skipping:
+      out.append(line)
+  return out
+
+
 def run_example(name: str, root: str) -> str:
   """Runs an example from the repository root; returns what the README
   shows of its output (stdout, and stderr where it fails)."""
@@ -91,7 +108,9 @@ def run_example(name: str, root: str) -> str:
                         capture_output=True, text=True, check=False)
   out = proc.stdout if proc.returncode == 0 else proc.stderr
   lines = out.rstrip("\n").splitlines()
-  if keep != "all":
+  if keep == "first_group":
+    lines = first_group(lines)
+  elif keep != "all":
     lines = lines[-int(keep):]
   return "```\n" + "\n".join(lines) + "\n```\n"
 
