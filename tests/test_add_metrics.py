@@ -46,7 +46,10 @@ def test_precision_recall_recompute_from_the_csvs(run):
           r, abs=1e-6)
     for key in ranking.KEYS:
       assert 0 <= saved["scenarios"][s][key] <= 1
-  assert saved["catalogue_s"]["total"] >= 0
+  # Its seconds are in timing.json: results.json is the same bytes on rerun.
+  assert "catalogue_s" not in saved
+  timing = json.loads((run / "timing.json").read_text())
+  assert timing["catalogue_s"]["total"] >= 0
 
 
 def _strip(results: dict) -> dict:
@@ -56,8 +59,8 @@ def _strip(results: dict) -> dict:
     for m in cells.values():
       for key in NEW:
         m.pop(key)
-  for key in ("catalogue_s", "relevance_threshold"):
-    out.pop(key)
+  out.pop("relevance_threshold")
+  out.pop("catalogue_s", None)  # main.py's runs keep it in timing.json.
   del out["config"]["data"]["relevance_threshold"]  # Older configs.
   return out
 

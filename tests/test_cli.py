@@ -68,7 +68,7 @@ def _fields(config, prefix=""):
 
 
 @pytest.mark.parametrize("module, arg", [
-    (melu, "ml1M"), (melu, "bookcrossing"), (melu, "ml100k,ml1m"),
+    (melu, "ml1M"), (melu, "goodbooks"), (melu, "ml100k,ml1m"),
     (coldstart, "ml100k,fo"), (selected, "ml100k,text")])
 def test_unknown_config_word_is_an_error(module, arg):
   with pytest.raises(ConfigError, match="config argument"):

@@ -137,8 +137,10 @@ def write_run(run_dir: str, prep, results: dict, config, selection) -> None:
   # The path the data came from, also when the environment named it: the
   # run folder then serves without that environment.
   saved["data"]["path"] = pipeline.data_path(config.data)
-  results = {**results, "seed": config.seed, "config": saved,
-             "selection": selection}
+  # Seconds are not results: a rerun must write the same bytes (the
+  # catalogue's timing goes to timing.json, train/experiment.py).
+  results = {**{k: v for k, v in results.items() if k != "catalogue_s"},
+             "seed": config.seed, "config": saved, "selection": selection}
   io.write_json(os.path.join(run_dir, "results.json"),
                 io.round_floats(results))
   io.write_json(os.path.join(run_dir, "split.json"), split_manifest(prep))

@@ -62,6 +62,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   io.write_json(os.path.join(workdir, "timing.json"), {
       **trained.timing, "data_s": t_data, "eval_s": time.time() - t_eval,
       "wall_s": time.time() - t_start, "batch_size": config.batch_size,
+      "catalogue_s": results.get("catalogue_s"),
       "inner_steps": config.inner_steps, "backend": jax.default_backend(),
       "padding_fraction": batching.padding_fraction(
           prep.tasks["train"], config.batch_size, config.data.buckets)})
