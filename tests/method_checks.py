@@ -8,6 +8,8 @@ On a tiny real dataset (tiny_run.py), for a method built by the registry:
   - predictions ignore the query ratings (NaN there changes nothing) and
     follow the support ratings;
   - a padding task's ratings do not change the meta-loss;
+  - the meta-loss and its gradient are the same on the batch's own table
+    rows (train/batch_rows.py, the meta-step of large catalogues);
   - the meta-gradient of a training batch matches central finite
     differences of meta_loss in float64 along random directions
     (first-order methods: at inner_lr 0, where their gradient is the exact
@@ -27,7 +29,7 @@ from metarec_jax.data import batching
 from metarec_jax.evaluation import predict
 from metarec_jax.meta import base, registry
 from metarec_jax.serving import recommender
-from metarec_jax.train import checkpoints
+from metarec_jax.train import batch_rows, checkpoints
 
 BATCH = 4
 # Exact except by design: first-order methods stop gradients through the
@@ -92,6 +94,16 @@ def meta_gradient_check(method, params, tables, batch, hparams,
     assert float(b.task_mask[-1]) == 0.0
     np.testing.assert_allclose(float(fn(p, padded)[0]), float(loss),
                                rtol=1e-12)
+    # On the batch's own table rows (config.batch_rows): the same loss and
+    # gradient, up to the order of float sums.
+    rt, rb = batch_rows.restrict(t, b)
+    assert jax.tree.leaves(rt["item"])[0].shape[0] == (
+        b.support_items.size + b.query_items.size)
+    r_loss, r_grad = jax.jit(jax.value_and_grad(
+        lambda q, x: method.meta_loss(q, rt, x, rng, h)[0]))(p, rb)
+    np.testing.assert_allclose(float(r_loss), float(loss), rtol=1e-10)
+    for a, c in zip(jax.tree.leaves(r_grad), jax.tree.leaves(grad)):
+      np.testing.assert_allclose(a, c, rtol=1e-8, atol=1e-12)
     return errors, float(loss), jax.tree.map(np.asarray, grad)
 
 

@@ -80,7 +80,8 @@ def _time_vmapped(case, bench, config, prep, method, tables, state):
   hp, tasks = base.hparams(config), prep.tasks["train"]
   plan = batching.plan_batches(tasks, case.batch_size, config.data.buckets,
                                scenarios.rng_for(bench.seed, "train", 0))
-  step_fn = step.make_step(method, config.clip_norm)
+  step_fn = step.make_step(method, config.clip_norm,
+                           batch_rows=config.batch_rows)
   states, run_hp = _one(state), _one(hp)
   run_tables = jax.device_put(_one(tables))
   sizes = sorted({s for s, _ in plan})

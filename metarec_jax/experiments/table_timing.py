@@ -25,7 +25,8 @@ def time_method(config, preps: dict, name: str, steps: int) -> dict:
   # Nothing is written: the folders of the runs are never created.
   batch_runs = coldstart.row_runs(c, preps, [(s, 0) for s in seeds], "")
   group = engine.Group(batch_runs[0].init_method, batch_runs, c, "")
-  step_fn = step.make_step(batch_runs[0].init_method, c.clip_norm)
+  step_fn = step.make_step(batch_runs[0].init_method, c.clip_norm,
+                           batch_rows=c.batch_rows)
   states, tables, hparams, batch = (group.states, group.tables,
                                     group.hparams, group.batch)
 

@@ -274,8 +274,10 @@ def train(method, runs: list, config, group_dir: str, *,
   group.restore(ckpt, stopper)
   start = group.done
   group.shard()
-  step_fn = step.make_step(method, config.clip_norm)
-  scanned = (step.make_scanned_steps(method, config.clip_norm)
+  step_fn = step.make_step(method, config.clip_norm,
+                           batch_rows=config.batch_rows)
+  scanned = (step.make_scanned_steps(method, config.clip_norm,
+                                     config.batch_rows)
              if config.scan_steps > 1 else None)
   compile_s = _compile(group, step_fn) if not group.finished else 0.0
   writers_ = [writers.MetricWriter(os.path.join(r.workdir, "tensorboard"))

@@ -14,6 +14,7 @@ import optax
 
 from metarec_jax.core.types import Params, PRNGKey
 from metarec_jax.meta import base
+from metarec_jax.train import batch_rows as batch_rows_lib
 
 
 @flax.struct.dataclass
@@ -48,10 +49,13 @@ def apply_gradients(optimizer, state: TrainState, grads) -> TrainState:
                        opt_state=opt_state, step=state.step + 1)
 
 
-def _one_run_step(method, optimizer):
-  """(state, tables, batch, hparams) -> (state, metrics) for one run."""
+def _one_run_step(method, optimizer, batch_rows: bool = False):
+  """(state, tables, batch, hparams) -> (state, metrics) for one run.
+  batch_rows: the loss reads only the batch's table rows (batch_rows.py)."""
 
   def step(state: TrainState, tables, batch, hparams):
+    if batch_rows:
+      tables, batch = batch_rows_lib.restrict(tables, batch)
     rng = jax.random.fold_in(state.rng, state.step)
     (loss, aux), grads = jax.value_and_grad(method.meta_loss, has_aux=True)(
         state.params, tables, batch, rng, hparams)
@@ -61,11 +65,12 @@ def _one_run_step(method, optimizer):
   return step
 
 
-def make_step(method: base.Method, clip_norm: float, max_traces: int = 0):
+def make_step(method: base.Method, clip_norm: float, max_traces: int = 0,
+              batch_rows: bool = False):
   """Returns step(states, tables, batch, hparams) -> (states, metrics), all
   with a leading run axis; jitted, the states donated. max_traces > 0 makes
   a retrace beyond that count an error (tests guard recompiles with it)."""
-  one = _one_run_step(method, make_optimizer(clip_norm))
+  one = _one_run_step(method, make_optimizer(clip_norm), batch_rows)
   if max_traces:
     one = chex.assert_max_traces(one, n=max_traces)
   return jax.jit(_over_runs(one), donate_argnums=0)
@@ -86,11 +91,13 @@ def _over_runs(one):
   return step
 
 
-def make_scanned_steps(method: base.Method, clip_norm: float):
+def make_scanned_steps(method: base.Method, clip_norm: float,
+                       batch_rows: bool = False):
   """Returns steps(states, tables, batches, hparams) -> (states, metrics
   [n, R]): n meta-steps in one jitted lax.scan over batches stacked on a
   leading axis [n, R, T, ...]; no host round trip between them."""
-  step = _over_runs(_one_run_step(method, make_optimizer(clip_norm)))
+  step = _over_runs(_one_run_step(method, make_optimizer(clip_norm),
+                                  batch_rows))
 
   def steps(states, tables, batches, hparams):
     return jax.lax.scan(lambda s, b: step(s, tables, b, hparams), states,
