@@ -119,6 +119,9 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   c.cluster_weight = 0.1  # TaNP.
   c.ensemble_method = "melu_fo"  # method=ensemble averages its members.
   c.ensemble_size = 3
+  # metaemb: the cold-start (support) loss's weight in its meta-loss,
+  # alpha * a + (1 - alpha) * b (Pan et al. 2019 use 0.1).
+  c.metaemb_alpha = 0.1
 
   c.outer_lr = 1e-3
   c.weight_decay = 0.0  # AdamW's decoupled decay.

@@ -18,6 +18,7 @@ import functools
 from metarec_jax.core.errors import ConfigError
 from metarec_jax.meta import (content, ensemble, maml, mamo, melu, metasgd,
                               residual, tanp, transfer)
+from metarec_jax.meta import metaemb, mwuf
 from metarec_jax.models import melu as melu_model
 from metarec_jax.models import text_melu
 
@@ -33,6 +34,8 @@ BUILDERS = {
     "global": transfer.build_global,
     "finetune": transfer.build_finetune,
     "content": content.build,
+    "metaemb": metaemb.build,
+    "mwuf": mwuf.build,
 }
 ENSEMBLE = "ensemble"
 # Methods that use no feature model, so no text variant.
