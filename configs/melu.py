@@ -50,6 +50,9 @@ def _data(dataset: str) -> ml_collections.ConfigDict:
   d.path = ""
   d.validation_fraction = 0.1
   d.k_shot = 0  # > 0 fixes the support size (adaptation curves).
+  # "item": tasks are items warmed up from their first K ratings by
+  # existing users (scenario item_warmup; data/item_world.py).
+  d.task_axis = "user"
   # Support-size buckets: each is one compiled shape (cached on disk, see
   # metarec_jax/core/compile_cache.py); six keep ML-100K's padding at 18%.
   d.buckets = (16, 32, 48, 64, 80, 96)

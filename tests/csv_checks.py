@@ -8,13 +8,14 @@ import numpy as np
 
 
 def precision_recall(path, threshold: float, k: int) -> tuple[float, float]:
-  """precision@k, recall@k: per user, a Python sort by (prediction
-  descending, relevant last among ties); recall over users with a relevant
-  item."""
+  """precision@k, recall@k: per task (the first column: a user, or the
+  item of an item task), a Python sort by (prediction descending, relevant
+  last among ties); recall over tasks with a relevant query rating."""
   users = {}
   with open(path) as f:
-    for row in csv.DictReader(f):  # Ids stay strings.
-      users.setdefault(row["user_id"], []).append(
+    reader = csv.DictReader(f)
+    for row in reader:  # Ids stay strings.
+      users.setdefault(row[reader.fieldnames[0]], []).append(
           (float(row["prediction"]), float(row["rating"]) >= threshold))
   precision, recall = [], []
   for items in users.values():

@@ -240,7 +240,7 @@ def load(data_config, seed: int) -> RawData:
   item_codec = IdCodec.from_strings(
       items + [i for f in item_fields.values() for i in f] + list(item_year)
       + list(item_text))
-  r = Ratings(user_codec.encode(users), item_codec.encode(items), ys)
+  r = Ratings(user_codec.encode(users), item_codec.encode(items), ys, stamps)
   user_fields = {k: _recode(f, user_codec) for k, f in user_fields.items()}
   item_fields = {k: _recode(f, item_codec) for k, f in item_fields.items()}
   item_year = _recode(item_year, item_codec)

@@ -20,13 +20,13 @@ import numpy as np
 
 from metarec_jax.core import assets
 from metarec_jax.core.errors import ConfigError, ScenarioLeak
-from metarec_jax.data import (bookcrossing, csv_source, features, item_text, scenarios,
-                              sources, stats, tfds_builder)
+from metarec_jax.data import (bookcrossing, csv_source, features, item_text,
+                              item_world, scenarios, sources, stats,
+                              tfds_builder)
 from metarec_jax.data.tasks import TaskSet
 
 TASK_FORMAT_VERSION = "tasks-v1"
 FIT_SPLITS = ("train", "validation")
-SPLITS = FIT_SPLITS + scenarios.SCENARIOS
 
 
 @dataclasses.dataclass
@@ -46,6 +46,16 @@ class Prepared:
   scenario_tasks: dict   # test scenario -> TaskSet; read via test_tasks()
   floor_stats: stats.FloorStats
   rating_range: tuple
+  # "user": tasks are users (the four scenarios); "item": tasks are items,
+  # users and items swapped throughout (data/item_world.py).
+  task_axis: str = "user"
+  # Test tasks left out, by scenario: items with fewer than K + 10 ratings
+  # (item warm-up); users outside 13..100 ratings are the protocol's rule.
+  left_out: dict = dataclasses.field(default_factory=dict)
+
+  @property
+  def scenario_names(self) -> tuple:
+    return tuple(self.scenario_tasks)
 
   def test_tasks(self, name: str) -> TaskSet:
     """One test scenario's tasks: for evaluation after training only."""
@@ -80,6 +90,8 @@ def fingerprint(data_config, seed: int) -> str:
   # threshold only what the metrics count.
   config = {k: v for k, v in data_config.to_dict().items()
             if not k.startswith("text") and k != "relevance_threshold"}
+  if config.get("task_axis") == "user":  # The key of tasks made before it.
+    del config["task_axis"]
   key = json.dumps({"config": config, "seed": seed,
                     "version": TASK_FORMAT_VERSION}, sort_keys=True)
   if data_config.name == "csv":  # Your own files may change under one name.
@@ -87,8 +99,14 @@ def fingerprint(data_config, seed: int) -> str:
   return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def build_tasks(split, users, items, seed: int, k_shot: int) -> dict:
+def build_tasks(split, users, items, seed: int, k_shot: int,
+                axis: str = "user") -> dict:
   uidx, iidx = users.index, items.index
+  if axis == "item":
+    tasks, dropped = item_world.build_tasks(split, uidx, iidx, seed, k_shot)
+    logging.info("  item tasks left out (fewer than K + 10 ratings): %s",
+                 dropped)
+    return tasks
   tasks = {
       "train": scenarios.make_tasks(split.train_pool, uidx, iidx, seed, 0,
                                     split_long=True),
@@ -98,8 +116,12 @@ def build_tasks(split, users, items, seed: int, k_shot: int) -> dict:
   return {**tasks, **scenario_tasks(split, users, items, seed, k_shot)}
 
 
-def scenario_tasks(split, users, items, seed: int, k_shot: int) -> dict:
-  """The four test scenarios' tasks (support cut to k_shot when > 0)."""
+def scenario_tasks(split, users, items, seed: int, k_shot: int,
+                   task_axis: str = "user") -> dict:
+  """The test scenarios' tasks (support cut to k_shot when > 0)."""
+  if task_axis == "item":
+    return {item_world.ITEM_WARMUP: item_world.scenario_tasks(
+        split, users.index, items.index, seed, k_shot)[0]}
   return {name: scenarios.make_tasks(split.scenarios[name], users.index,
                                      items.index, seed, salt, k_shot=k_shot)
           for salt, name in enumerate(scenarios.SCENARIOS, 2)}
@@ -109,14 +131,43 @@ def with_k_shot(prep: "Prepared", seed: int, k_shot: int) -> "Prepared":
   """prep with its test scenarios rebuilt at support size k_shot: the same
   tasks prepare() gives for data.k_shot = k_shot, without reloading the
   files (k_shot changes no split, table or training task)."""
-  return dataclasses.replace(prep, scenario_tasks=scenario_tasks(
-      prep.split, prep.users, prep.items, seed, k_shot))
+  return dataclasses.replace(
+      prep, scenario_tasks=scenario_tasks(prep.split, prep.users, prep.items,
+                                          seed, k_shot, prep.task_axis),
+      left_out=left_out(prep.split, prep.task_axis, k_shot))
+
+
+def task_axis(data_config) -> str:
+  axis = data_config.get("task_axis", "user")
+  if axis not in ("user", "item"):
+    raise ConfigError(f"--config.data.task_axis={axis!r}: choose user or "
+                      "item.")
+  if axis == "item" and data_config.text_features:
+    raise ConfigError("--config.data.task_axis=item: item tasks use no item "
+                      "text yet (the text sits on the task's side); set "
+                      "--config.data.text_features=False.")
+  return axis
+
+
+def left_out(split, axis: str, k_shot: int) -> dict:
+  if axis != "item":
+    return {}
+  _, n = item_world.scenario_tasks(split, lambda a: a, lambda a: a, 0, k_shot)
+  return {item_world.ITEM_WARMUP: n}
+
+
+def split_for(raw, data_config, seed: int, axis: str):
+  """(raw data in the task axis' roles, its split)."""
+  if axis == "item":
+    split = item_world.make_split(raw, seed, data_config.validation_fraction)
+    return item_world.transpose(raw), split
+  return raw, scenarios.make_split(raw, seed, data_config.validation_fraction)
 
 
 def prepare(data_config, seed: int) -> Prepared:
   t0 = time.time()
-  raw = load_raw(data_config, seed)
-  split = scenarios.make_split(raw, seed, data_config.validation_fraction)
+  axis = task_axis(data_config)
+  raw, split = split_for(load_raw(data_config, seed), data_config, seed, axis)
   users = features.Vocab.build(np.concatenate(
       [split.existing_users, split.new_users]), raw.user_codec)
   items = features.Vocab.build(np.concatenate(
@@ -142,12 +193,12 @@ def prepare(data_config, seed: int) -> Prepared:
     data_dir = data_config.get("tfds_dir") or str(assets.cache_dir() / "tfds")
     if not tfds_builder.exists(data_dir, fp):
       tfds_builder.write_task_sets(
-          build_tasks(split, users, items, seed, data_config.k_shot),
+          build_tasks(split, users, items, seed, data_config.k_shot, axis),
           data_dir, fp)
     tasks = tfds_builder.read_task_sets(data_dir, fp)
   else:
-    tasks = build_tasks(split, users, items, seed, data_config.k_shot)
-  for name in SPLITS:
+    tasks = build_tasks(split, users, items, seed, data_config.k_shot, axis)
+  for name in tasks:
     t = tasks[name]
     logging.info("  %-15s %5d tasks, %7d ratings", name, len(t), t.n_ratings)
   logging.info("Data ready in %.1fs", time.time() - t0)
@@ -158,6 +209,7 @@ def prepare(data_config, seed: int) -> Prepared:
       item_fields=tuple((k, t.vocab_size) for k, t in item_tables.items()),
       num_item_ids=len(split.existing_items),
       tasks={k: tasks[k] for k in FIT_SPLITS},
-      scenario_tasks={k: tasks[k] for k in scenarios.SCENARIOS},
+      scenario_tasks={k: tasks[k] for k in tasks if k not in FIT_SPLITS},
       floor_stats=floor_stats,
-      rating_range=(float(train.rating.min()), float(train.rating.max())))
+      rating_range=(float(train.rating.min()), float(train.rating.max())),
+      task_axis=axis, left_out=left_out(split, axis, data_config.k_shot))

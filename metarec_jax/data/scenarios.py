@@ -17,7 +17,8 @@ QUERY_SIZE = 10
 MIN_RATINGS = 13
 MAX_RATINGS = 100
 
-_PURPOSE = {"users": 1, "warm": 2, "validation": 3, "query": 4, "train": 5}
+_PURPOSE = {"users": 1, "warm": 2, "validation": 3, "query": 4, "train": 5,
+            "validation_items": 6, "item_order": 7}
 
 
 def rng_for(seed: int, purpose: str, *extra: int) -> np.random.Generator:

@@ -33,21 +33,27 @@ ML100K_GENRES = (
 
 @dataclasses.dataclass
 class Ratings:
-  """Parallel arrays of original user ids, item ids and ratings."""
+  """Parallel arrays of original user ids, item ids and ratings, and the
+  ratings' timestamps where the source has them (None otherwise): an item
+  warm-up's support is its earliest ratings (data/item_world.py)."""
   user: np.ndarray
   item: np.ndarray
   rating: np.ndarray
+  timestamp: Optional[np.ndarray] = None
 
   def __len__(self) -> int:
     return len(self.rating)
 
   def select(self, keep: np.ndarray) -> "Ratings":
-    return Ratings(self.user[keep], self.item[keep], self.rating[keep])
+    return Ratings(self.user[keep], self.item[keep], self.rating[keep],
+                   None if self.timestamp is None else self.timestamp[keep])
 
   @classmethod
-  def from_lists(cls, users, items, ratings) -> "Ratings":
+  def from_lists(cls, users, items, ratings, timestamps=None) -> "Ratings":
     return cls(np.asarray(users, np.int64), np.asarray(items, np.int64),
-               np.asarray(ratings, np.float32))
+               np.asarray(ratings, np.float32),
+               None if timestamps is None else np.asarray(timestamps,
+                                                          np.int64))
 
 
 @dataclasses.dataclass
@@ -132,7 +138,7 @@ def _rating(path, n, value):
 
 
 def _parse_ratings(path, text, sep, skip_header=False) -> Ratings:
-  users, items, ratings = [], [], []
+  users, items, ratings, stamps = [], [], [], []
   for n, line in _lines(text):
     if skip_header and n == 1:
       continue
@@ -143,9 +149,12 @@ def _parse_ratings(path, text, sep, skip_header=False) -> Ratings:
     users.append(_int(path, n, parts[0], "user id"))
     items.append(_int(path, n, parts[1], "item id"))
     ratings.append(_rating(path, n, parts[2]))
+    if len(parts) > 3:  # u.data and RecBole's .inter: seconds since 1970.
+      stamps.append(_int(path, n, parts[3].split(".")[0], "timestamp"))
   if not ratings:
     raise DataError(f"{path}: no ratings found")
-  return Ratings.from_lists(users, items, ratings)
+  return Ratings.from_lists(users, items, ratings,
+                            stamps if len(stamps) == len(ratings) else None)
 
 
 def _ml100k_users(path, text, sep, header, order):

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from metarec_jax.core import io
-from metarec_jax.data import pipeline, scenarios
+from metarec_jax.data import pipeline
 from metarec_jax.data.tasks import TaskSet
 from metarec_jax.evaluation import catalogue, floors, metrics, predict
 
@@ -29,9 +29,9 @@ def relevance_threshold(config) -> float:
 def floor_metrics(prep, tasks: TaskSet, seed: int,
                   threshold: float | None = None) -> dict:
   out = {}
-  for name in floors.FLOORS:
-    pred = predict.clip(floors.predict(name, prep.floor_stats, tasks, seed),
-                        prep.rating_range)
+  for name in floors.names(prep.task_axis):
+    pred = predict.clip(floors.predict(name, prep.floor_stats, tasks, seed,
+                                       prep.task_axis), prep.rating_range)
     out[name] = metrics.compute_metrics(tasks.query_ratings, pred,
                                         random_ranking=(name == "random"),
                                         threshold=threshold)
@@ -46,7 +46,7 @@ def catalogue_metrics(prep, method, params, hparams, config) -> dict:
   out = {"scenarios": {}, "floors": {f: {} for f in floors.FLOORS},
          "catalogue_s": {}}
   t0 = time.time()
-  for name in scenarios.SCENARIOS:
+  for name in prep.scenario_names:
     t = time.time()
     tasks = prep.test_tasks(name)
     out["scenarios"][name] = catalogue.method_metrics(
@@ -64,7 +64,10 @@ def write_predictions(path: str, prep, tasks: TaskSet, pred: np.ndarray):
   tmp = path + ".tmp"
   with open(tmp, "w", newline="") as f:
     w = csv.writer(f)
-    w.writerow(["user_id", "item_id", "rating", "prediction"])
+    # The task's id first: a user, or in item tasks the item.
+    w.writerow(["user_id", "item_id", "rating", "prediction"]
+               if prep.task_axis == "user" else
+               ["item_id", "user_id", "rating", "prediction"])
     users = prep.users.labels(tasks.users)
     items = np.array(prep.items.labels(tasks.query_items), object).reshape(
         tasks.query_items.shape)
@@ -79,7 +82,11 @@ def split_manifest(prep) -> dict:
   user_ids = lambda a: prep.users.codec.decode(np.sort(a))
   item_ids = lambda a: prep.items.codec.decode(np.sort(a))
   users = lambda t: prep.users.labels(t.users)
+  # In item tasks (data/item_world.py) "users" are the items: the roles
+  # are swapped throughout, as task_axis says.
+  axis = {} if prep.task_axis == "user" else {"task_axis": prep.task_axis}
   return {
+      **axis,
       "existing_users": user_ids(s.existing_users),
       "new_users": user_ids(s.new_users),
       "validation_users": user_ids(s.validation_users),
@@ -88,7 +95,7 @@ def split_manifest(prep) -> dict:
       "tasks": {**{name: users(prep.tasks[name])
                    for name in ("train", "validation")},
                 **{name: users(prep.test_tasks(name))
-                   for name in scenarios.SCENARIOS}},
+                   for name in prep.scenario_names}},
   }
 
 
@@ -98,8 +105,9 @@ def evaluate_scenarios(run_dir: str, prep, method, params, hparams,
   {"scenarios": {S: metrics}, "floors": {F: {S: metrics}}, "catalogue_s":
   {S: seconds, "total": seconds}, "relevance_threshold": t}."""
   threshold = relevance_threshold(config)
-  results = {"scenarios": {}, "floors": {f: {} for f in floors.FLOORS}}
-  for name in scenarios.SCENARIOS:
+  results = {"scenarios": {},
+             "floors": {f: {} for f in floors.names(prep.task_axis)}}
+  for name in prep.scenario_names:
     tasks = prep.test_tasks(name)
     pred = predict.clip(predict.predict_tasks(
         method, params, prep.tables, tasks, hparams, config.eval_batch_size,
@@ -113,7 +121,10 @@ def evaluate_scenarios(run_dir: str, prep, method, params, hparams,
     for floor, m in floor_metrics(prep, tasks, config.seed,
                                   threshold).items():
       results["floors"][floor][name] = m
-  if config.get("catalogue", True):
+  if prep.left_out:
+    results["left_out"] = prep.left_out
+  # Catalogue ranking ranks items for a user: the user world's question.
+  if config.get("catalogue", True) and prep.task_axis == "user":
     merge(results, catalogue_metrics(prep, method, params, hparams, config))
   results["relevance_threshold"] = threshold
   return results

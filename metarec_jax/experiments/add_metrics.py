@@ -58,7 +58,7 @@ def _check(where: str, stored: dict, fresh: dict) -> None:
 def csv_metrics(run_dir, results: dict, prep, threshold: float) -> dict:
   """{S: the new query metrics} from the run's predictions CSVs."""
   out = {}
-  for s in scenarios.SCENARIOS:
+  for s in prep.scenario_names:
     path = pathlib.Path(run_dir) / f"predictions_{s}.csv"
     tasks = prep.test_tasks(s)
     if not len(tasks):  # Its CSV holds the header only.
@@ -77,7 +77,7 @@ def csv_metrics(run_dir, results: dict, prep, threshold: float) -> dict:
 def floor_metrics(prep, seed: int, threshold: float) -> dict:
   """{F: {S: every query metric}} of the floors, recomputed."""
   out = {}
-  for s in scenarios.SCENARIOS:
+  for s in prep.scenario_names:
     for f, m in evaluate.floor_metrics(prep, prep.test_tasks(s), seed,
                                        threshold).items():
       out.setdefault(f, {})[s] = m

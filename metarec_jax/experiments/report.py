@@ -1,7 +1,5 @@
 """Plain-text tables of results.json: every method beside its floors."""
 
-from metarec_jax.data import scenarios
-from metarec_jax.evaluation import floors
 from metarec_jax.experiments import tables
 
 # Short names of the groups of tables.GROUPS, in a line's first column.
@@ -25,13 +23,13 @@ def _group(results: dict, method: str, s: str, label: str, cols) -> list:
   lines = [f"  {label:22s}" + "".join(f"{c:>{w}s}" for c in names)]
   cells = []
   for c in cols:
-    floor_vals = [results["floors"][f][s][c] for f in floors.FLOORS
+    floor_vals = [results["floors"][f][s][c] for f in results["floors"]
                   if c in results["floors"][f][s]
                   and not (f == "random" and c in tables.LOWER_IS_BETTER)]
     mark = "" if not floor_vals or _beats(c, m[c], floor_vals) else "!"
     cells.append(f"{m[c]:.4f}{mark}".rjust(w))
   lines.append(f"  {method:22s}" + "".join(cells))
-  for f in floors.FLOORS:
+  for f in results["floors"]:
     fm = results["floors"][f][s]
     lines.append(f"  {f:22s}" + "".join(
         f"{fm[c]:{w}.4f}" if c in fm else f"{'-':>{w}s}" for c in cols))
@@ -44,7 +42,7 @@ def results_table(results: dict, method: str) -> str:
   A method value that does not beat the best floor is marked with '!'.
   """
   lines = []
-  for s in scenarios.SCENARIOS:
+  for s in results["scenarios"]:
     m = results["scenarios"][s]
     lines.append(f"{s} ({m['n_tasks']} tasks, {m['n_ratings']} ratings)")
     for label, (_, cols) in zip(GROUP_LABELS, tables.GROUPS):

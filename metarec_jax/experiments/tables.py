@@ -49,7 +49,7 @@ def build_table(method_results: dict, floor_results: list) -> dict:
   results["floors"] ({F: {S: {metric}}}), one per seed."""
   return {"methods": {m: aggregate(r) for m, r in method_results.items()},
           "floors": {f: aggregate([fr[f] for fr in floor_results])
-                     for f in floors.FLOORS}}
+                     for f in floor_results[0]}}
 
 
 def floor_best(table, s, metric) -> float | None:
@@ -172,7 +172,9 @@ def markdown(table: dict, title: str = "") -> str:
   lines = [f"# {title}", ""] if title else []
   rows = ([("method", m, table["methods"][m]) for m in table["methods"]]
           + [("floor", f, table["floors"][f]) for f in table["floors"]])
-  for s in scenarios.SCENARIOS:
+  names = list(dict.fromkeys(s for r in rows for s in r[2]))
+  for s in [s for s in scenarios.SCENARIOS if s in names] + [
+      s for s in names if s not in scenarios.SCENARIOS]:
     if not any(s in r[2] for r in rows):
       continue
     lines += [f"## {s}", ""]
