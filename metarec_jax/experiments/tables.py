@@ -49,7 +49,13 @@ def build_table(method_results: dict, floor_results: list) -> dict:
   results["floors"] ({F: {S: {metric}}}), one per seed."""
   return {"methods": {m: aggregate(r) for m, r in method_results.items()},
           "floors": {f: aggregate([fr[f] for fr in floor_results])
-                     for f in floor_results[0]}}
+                     for f in _floor_order(floor_results[0])}}
+
+
+def _floor_order(names) -> list:
+  """The floors present, in floors.py's order (results.json sorts keys)."""
+  known = list(dict.fromkeys(floors.FLOORS + floors.ITEM_FLOORS))
+  return [f for f in known if f in names] + sorted(set(names) - set(known))
 
 
 def floor_best(table, s, metric) -> float | None:
