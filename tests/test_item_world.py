@@ -16,7 +16,7 @@ from metarec_jax.evaluation import predict
 from metarec_jax.meta import base, registry
 from metarec_jax.serving import recommender
 from metarec_jax.train import experiment
-from tiny_run import flags_for
+import csv_checks
 
 N_USERS, N_ITEMS = 50, 40
 
@@ -195,13 +195,24 @@ def test_run_and_serve_a_new_item(data, tmp_path):
       "n_tasks"]
   err = np.mean([abs(float(r[2]) - float(r[3])) for r in got[1:]])
   assert abs(err - cell["mae"]) < 1e-5
+  p3, _ = csv_checks.precision_recall(
+      os.path.join(run_dir, "predictions_item_warmup.csv"),
+      results["relevance_threshold"], 3)
+  assert abs(p3 - cell["precision@3"]) < 1e-6
   rec = recommender.Recommender.load(run_dir)
   new_item = rec.prep.users.labels(rec.prep.users.index(
       rec.prep.split.new_users[:1]))[0]
-  raters = list(rec.item_ids[:6])
-  prior = rec.adapt([], user=new_item).scores
-  liked = rec.adapt([(u, 5.0) for u in raters], user=new_item).scores
-  disliked = rec.adapt([(u, 1.0) for u in raters], user=new_item).scores
   others = np.arange(6, len(rec.item_ids))
-  assert liked[others].mean() > prior[others].mean() > disliked[
-      others].mean()
+  # A new item of the data (its features), then one added at serving time
+  # (none): as its ratings arrive, its scores for everyone else follow them.
+  for item in (new_item, None):
+    for rating, sign in ((5.0, 1), (1.0, -1)):
+      state = rec.adapt([], user=item)
+      means = [state.scores[others].mean()]
+      for start in (0, 3):
+        state = rec.update(state, [(u, rating) for u in
+                                   rec.item_ids[start:start + 3]])
+        means.append(state.scores[others].mean())
+      # Toward the ratings from the prior, after 3 and after 6 of them.
+      assert np.all(sign * (np.array(means[1:]) - means[0]) > 0.05), (
+          item, rating, means)
