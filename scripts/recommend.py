@@ -16,6 +16,11 @@ ranked by the model's raw score; the score is it clipped to the rating
 range, as the evaluation's predictions are. --benchmark prints
 p50/p99 latency of adapt + rank for 1 and 64 users. Bad input exits with
 code 2 and one message naming the file and line.
+
+A run on item tasks (--config.data.task_axis=item) answers the other way
+round: --ratings holds a new item's first ratings (`user_id,rating`),
+--item_id names an item of the training data (its features; default: an
+item added now, without any), and the answer ranks users.
 """
 
 import json
@@ -33,22 +38,24 @@ flags.DEFINE_string("ratings", None, "The user's ratings (CSV or JSON).")
 flags.DEFINE_integer("k", 10, "How many items to recommend.")
 flags.DEFINE_string("user_id", None, "A user of the training data: use "
                      "their side features (one user only).")
+flags.DEFINE_string("item_id", None, "Runs on item tasks: an item of the "
+                    "training data whose side features to use.")
 flags.DEFINE_enum("format", "table", ["table", "json"], "Output format.")
 flags.DEFINE_bool("benchmark", False, "Measure latency instead.")
 flags.mark_flags_as_required(["workdir"])
 
 
-def _table(items) -> str:
+def _table(items, rated: str) -> str:
   width = max([8] + [len(str(i)) for i, _, _ in items])
-  lines = [f"{'rank':>4}  {'item_id':>{width}}  {'score':>6}  {'raw':>6}"]
+  lines = [f"{'rank':>4}  {rated + '_id':>{width}}  {'score':>6}  {'raw':>6}"]
   lines += [f"{r:>4}  {i!s:>{width}}  {s:>6.3f}  {raw:>6.3f}"
             for r, (i, s, raw) in enumerate(items, 1)]
   return "\n".join(lines)
 
 
-def _json_items(items) -> dict:
-  return {"items": [{"item_id": i, "score": round(s, 4),
-                     "raw_score": round(raw, 4)} for i, s, raw in items]}
+def _json_items(items, rated: str) -> dict:
+  return {f"{rated}s": [{f"{rated}_id": i, "score": round(s, 4),
+                         "raw_score": round(raw, 4)} for i, s, raw in items]}
 
 
 def main(argv):
@@ -61,20 +68,28 @@ def main(argv):
   if FLAGS.benchmark:
     print(json.dumps(latency.benchmark(rec, FLAGS.k), indent=1))
     return
+  roles = ratings_input.roles_for(rec.prep.task_axis)
+  who = FLAGS.item_id if roles.task == "item" else FLAGS.user_id
+  wrong = FLAGS.user_id if roles.task == "item" else FLAGS.item_id
+  if wrong is not None:
+    raise ServingError(f"--{roles.rated}_id: this run's tasks are "
+                       f"{roles.task}s; name one with --{roles.task}_id.")
   batch, users = ratings_input.read(FLAGS.ratings, rec.rating_range,
-                                    known_items=rec.known_items)
-  if batch and FLAGS.user_id is not None:
-    raise ServingError("--user_id names one user; the ratings file holds "
-                       "several (user_id,item_id,rating).")
+                                    rec.known_items, roles)
+  if batch and who is not None:
+    raise ServingError(f"--{roles.task}_id names one {roles.task}; the "
+                       f"ratings file holds several ({roles.task}_id,"
+                       f"{roles.rated}_id,rating).")
   out = rec.recommend(users or {"": []}, FLAGS.k, source=FLAGS.ratings,
-                      user_ids={"": FLAGS.user_id})
+                      user_ids={"": who})
   if FLAGS.format == "json":
-    obj = ({"users": {u: _json_items(v) for u, v in out.items()}} if batch
-           else _json_items(out[""]))
+    obj = ({f"{roles.task}s": {u: _json_items(v, roles.rated)
+                               for u, v in out.items()}} if batch
+           else _json_items(out[""], roles.rated))
     print(json.dumps(obj))
   else:
-    print("\n\n".join((f"user {u}\n" if batch else "") + _table(v)
-                      for u, v in out.items()))
+    print("\n\n".join((f"{roles.task} {u}\n" if batch else "")
+                       + _table(v, roles.rated) for u, v in out.items()))
 
 
 if __name__ == "__main__":

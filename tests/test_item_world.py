@@ -3,7 +3,10 @@ for item_warmup, no leakage of validation or test items, and serving a new
 item that gets its first ratings."""
 
 import csv
+import json
 import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -216,3 +219,27 @@ def test_run_and_serve_a_new_item(data, tmp_path):
       # Toward the ratings from the prior, after 3 and after 6 of them.
       assert np.all(sign * (np.array(means[1:]) - means[0]) > 0.05), (
           item, rating, means)
+  # scripts/recommend.py speaks the item world's roles: users rank.
+  raters = rec.item_ids[:3]
+  mine = tmp_path / "first_ratings.csv"
+  mine.write_text("user_id,rating\n" + "".join(f"{u},5\n" for u in raters))
+  proc = _recommend(run_dir, mine, f"--item_id={new_item}")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  out = json.loads(proc.stdout)["users"]
+  assert len(out) == 4 and not set(raters) & {x["user_id"] for x in out}
+  expected = rec.top_k(rec.adapt([(u, 5.0) for u in raters], user=new_item),
+                       4)
+  assert [x["user_id"] for x in out] == [u for u, *_ in expected]
+  mine.write_text("item_id,rating\n1,5\n")
+  proc = _recommend(run_dir, mine)
+  assert proc.returncode == 2
+  assert "expected 'user_id,rating'" in proc.stderr, proc.stderr[-500:]
+
+
+def _recommend(workdir, ratings, *extra):
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  return subprocess.run(
+      [sys.executable, os.path.join(root, "scripts", "recommend.py"),
+       f"--workdir={workdir}", f"--ratings={ratings}", "--k=4",
+       "--format=json", *extra], capture_output=True, text=True,
+      timeout=300, check=False)

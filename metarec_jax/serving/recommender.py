@@ -37,6 +37,7 @@ from metarec_jax.data import batching, pipeline
 from metarec_jax.data import ids as ids_lib
 from metarec_jax.evaluation import predict
 from metarec_jax.meta import base, registry
+from metarec_jax.serving import ratings_input
 from metarec_jax.train import checkpoints
 
 USER_BUCKETS = (1, 8, 64)
@@ -104,8 +105,10 @@ class Recommender:
     try:
       return int(self.prep.users.lookup([user])[0])
     except KeyError:
-      raise ServingError(f"user_id {user}: not a user of the training data; "
-                         "leave it out to serve a new user.") from None
+      task = ratings_input.roles_for(self.prep.task_axis).task
+      raise ServingError(f"{task}_id {user}: not a {task} of the training "
+                         f"data; leave it out to serve a new {task}."
+                         ) from None
 
   def item_index(self, ids, source: str = "input") -> np.ndarray:
     """Ids as given -> dense indices; unknown ids are one error listing all."""
@@ -116,10 +119,12 @@ class Recommender:
         (0, int(v), "") if ids_lib.is_canonical_int(v) else (1, 0, v)))
     if unknown:
       more = len(unknown) - 20
+      rated = ratings_input.roles_for(self.prep.task_axis).rated
       raise ServingError(
-          f"{source}: {len(unknown)} item id(s) unknown to the model: "
+          f"{source}: {len(unknown)} {rated} id(s) unknown to the model: "
           f"{', '.join(unknown[:20])}{f' and {more} more' if more > 0 else ''}"
-          "; remove them (the model knows the items of its training data).")
+          f"; remove them (the model knows the {rated}s of its training "
+          "data).")
     return self.prep.items.lookup(ids) if ids else np.zeros(0, np.int32)
 
   @property
