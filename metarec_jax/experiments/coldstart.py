@@ -151,13 +151,18 @@ def _row_results(config, name, preps, seeds, workdir, rows, out) -> None:
                          "train": timing}
 
 
+def title(config) -> str:
+  return ("Item warm-up table" if config.data.get("task_axis") == "item"
+          else "Cold-start table")
+
+
 def write_table(workdir: str, out: dict, config) -> dict:
   table = tables.build_table(out["results"], out["floors"])
   tables.add_selection(table, out["validation"],
                        config.get("validation_k_shots", ()))
   io.write_json(os.path.join(workdir, "table.json"), table)
   io.write_text(os.path.join(workdir, "table.md"),
-                tables.markdown(table, f"Cold-start table: {config.data.name}"))
+                tables.markdown(table, f"{title(config)}: {config.data.name}"))
   return table
 
 

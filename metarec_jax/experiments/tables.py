@@ -10,7 +10,7 @@ a metric the runs lack (runs older than it) is left out.
 
 import numpy as np
 
-from metarec_jax.data import scenarios
+from metarec_jax.data import item_world, scenarios
 from metarec_jax.evaluation import floors, metrics, ranking
 
 # (heading, metrics): the md tables of a scenario; every column is a metric
@@ -160,6 +160,11 @@ def _block(rows, s: str, group, table: dict) -> list[str]:
   return lines + [""]
 
 
+def _task_word(scenario: str) -> str:
+  """What a task is in this scenario: an item in item warm-up, else a user."""
+  return "item" if scenario in item_world.SCENARIOS else "user"
+
+
 def _left_out(rows, s: str, group) -> str:
   """' (N of T users ...)' for the query group: the users left out of
   recall (and of catalogue ranking: the same users)."""
@@ -171,7 +176,7 @@ def _left_out(rows, s: str, group) -> str:
     return ""
   return (f" (left out of recall, no relevant query item: "
           f"{cell['n_tasks_no_relevant']['mean']:g} of "
-          f"{cell['n_tasks']['mean']:g} users, mean over seeds)")
+          f"{cell['n_tasks']['mean']:g} {_task_word(s)}s, mean over seeds)")
 
 
 def markdown(table: dict, title: str = "") -> str:
@@ -207,7 +212,8 @@ def markdown(table: dict, title: str = "") -> str:
     ks = table.get("validation_k_shots")
     over = (", averaged over their full supports and the supports cut to K = "
             + ", ".join(map(str, ks)) if ks else "")
-    lines += ["", f"Mean best validation MAE (validation users only{over}; "
+    who = _task_word(names[0]) if names else "user"
+    lines += ["", f"Mean best validation MAE (validation {who}s only{over}; "
               "the selection criterion): " + ", ".join(
                   f"{m} {val[m]:.4f}" for m in order) + f". Selected: "
               f"**{order[0]}**" + _margin(table, order) + "."]
