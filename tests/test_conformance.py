@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -9,8 +10,8 @@ import pytest
 from metarec_jax.data import pipeline
 from metarec_jax.meta import base, registry
 from metarec_jax.serving import recommender
-from metarec_jax.train import experiment
-from method_checks import check_method
+from metarec_jax.train import engine, experiment, step
+from method_checks import check_method, toy_batch
 from tiny_run import tiny_config, write_dataset
 
 # The table's rows: every base method, the text rows and the ensemble, all
@@ -51,7 +52,9 @@ def test_every_name_builds(setup):
     if name.endswith("_lora"):
       continue
     config.method = name
-    assert registry.build(config, prep) is not None
+    # Built-in methods read users and items through the tables only, so
+    # the meta-step may hand them the batch's rows (train/batch_rows.py).
+    assert base.rows_from_tables(registry.build(config, prep)), name
   config.method = "mamo_typo"
   with pytest.raises(ValueError, match="unknown method.*choose from"):
     registry.build(config, prep)
@@ -91,6 +94,19 @@ def test_a_new_method_is_one_builder_and_one_registry_line(setup, tmp_path,
   config, prep = setup
   monkeypatch.setitem(registry.BUILDERS, "item_bias",
                       lambda c, model: ItemBias(len(prep.items)))
+  # Its params are indexed by item: it never gets a batch's rows only, so
+  # a step with config.batch_rows is the step without.
+  method = ItemBias(len(prep.items))
+  assert not base.rows_from_tables(method)
+  tables = jax.tree.map(np.asarray, prep.tables)
+  batch = engine.stack([toy_batch(prep)])
+  state = engine.stack([step.init_state(method, tables, 0, 1e-2, 0.0, 10.0)])
+  after = [step.make_step(method, 10.0, batch_rows=rows)(
+      jax.tree.map(jnp.copy, state), engine.stack([tables]), batch,
+      engine.stack([base.hparams(config)]))[0].params["bias"]
+           for rows in (False, True)]
+  np.testing.assert_array_equal(after[0], after[1])
+  assert np.abs(after[0] - state.params["bias"]).max() > 0
   check_method("item_bias", config.copy_and_resolve_references(), prep,
                tmp_path)
   c = config.copy_and_resolve_references()

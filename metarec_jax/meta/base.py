@@ -64,6 +64,15 @@ class Method(Protocol):
     ...
 
 
+def rows_from_tables(method) -> bool:
+  """Whether `method` reads users and items only through the tables, never
+  indexing its own params by a dense user or item index. Such a method may
+  be handed only a batch's table rows, re-indexed (train/batch_rows.py);
+  one that declares nothing (e.g. a per-item bias parameter) always gets
+  the full tables. Methods opt in with `rows_from_tables = True`."""
+  return bool(getattr(method, "rows_from_tables", False))
+
+
 def hparams(config) -> Hparams:
   """The traced hyperparameters of a config, as float32 scalars."""
   return {name: np.float32(config.get(name, 0.0)) for name in HPARAMS}

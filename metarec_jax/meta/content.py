@@ -52,6 +52,7 @@ class ContentBaseline:
     init_scale: initial weight of the similarity-weighted residual.
     init_temperature: initial softmax temperature over cosine similarities.
   """
+  rows_from_tables = True  # Users and items via the tables only.
   init_scale: float = 1.0
   init_temperature: float = 0.1
 

@@ -14,12 +14,17 @@ import jax
 import jax.numpy as jnp
 
 from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
+from metarec_jax.meta import base
 
 
 @dataclasses.dataclass(frozen=True)
 class Ensemble:
   member: object
   size: int
+
+  @property
+  def rows_from_tables(self) -> bool:
+    return base.rows_from_tables(self.member)
 
   def init(self, key: PRNGKey, tables: dict) -> Params:
     keys = jax.random.split(key, self.size)

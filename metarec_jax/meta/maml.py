@@ -49,6 +49,7 @@ def input_dropout(rng: PRNGKey | None, x: jax.Array, rate: float):
 @dataclasses.dataclass(frozen=True)
 class MAML:
   """Gradient-based meta-learner; `leaves` picks the adapted leaves."""
+  rows_from_tables = True  # Users and items via the tables only.
   model: object
   inner_steps: int = 5
   first_order: bool = False

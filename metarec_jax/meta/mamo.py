@@ -38,6 +38,7 @@ def attention(profile: jax.Array, keys: jax.Array, temperature: float):
 
 @dataclasses.dataclass(frozen=True)
 class MAMO:
+  rows_from_tables = True  # Users and items via the tables only.
   model: object
   inner_steps: int = 5
   first_order: bool = False

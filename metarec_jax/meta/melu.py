@@ -32,6 +32,7 @@ class MeLU:
     compute_dtype: "bfloat16" runs the decision layers and the inner loop in
       bfloat16 (for accelerators); parameters and outer loop stay float32.
   """
+  rows_from_tables = True  # Users and items via the tables only.
   model: object
   inner_steps: int = 5
   first_order: bool = False

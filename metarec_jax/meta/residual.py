@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
+from metarec_jax.meta import base as base_lib
 
 
 def user_bias(tables: dict, support: Support, bias_prior=0.0) -> jax.Array:
@@ -47,6 +48,10 @@ def offsets(tables: dict, items: jax.Array, bias: jax.Array) -> jax.Array:
 class Residual:
   """Wraps a method: it learns what the item-mean + user-bias floor misses."""
   base: object
+
+  @property
+  def rows_from_tables(self) -> bool:  # Its item means are a table.
+    return base_lib.rows_from_tables(self.base)
 
   def init(self, key: PRNGKey, tables: dict) -> Params:
     return self.base.init(key, tables)

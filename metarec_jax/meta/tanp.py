@@ -80,6 +80,7 @@ def soft_assign(z: jax.Array, centres: jax.Array) -> jax.Array:
 @dataclasses.dataclass(frozen=True)
 class TaNP:
   """Uses the MeLU model's embedder; its decision MLP is not used."""
+  rows_from_tables = True  # Users and items via the tables only.
   model: object
   z_dim: int = 32
   clusters: int = 8

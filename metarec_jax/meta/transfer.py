@@ -22,6 +22,7 @@ from metarec_jax.models import embeddings
 
 @dataclasses.dataclass(frozen=True)
 class GlobalModel:
+  rows_from_tables = True  # Users and items via the tables only.
   model: object
 
   def init(self, key: PRNGKey, tables: dict) -> Params:

@@ -35,6 +35,7 @@ class IdWarmUp:
       decision MLP here reads [x, e].
     inner_steps: test-time warm-up steps on e.
   """
+  rows_from_tables = True  # Users and items via the tables only.
   model: object
   inner_steps: int = 5
 

@@ -51,7 +51,9 @@ def apply_gradients(optimizer, state: TrainState, grads) -> TrainState:
 
 def _one_run_step(method, optimizer, batch_rows: bool = False):
   """(state, tables, batch, hparams) -> (state, metrics) for one run.
-  batch_rows: the loss reads only the batch's table rows (batch_rows.py)."""
+  batch_rows: the loss reads only the batch's table rows (batch_rows.py),
+  for a method that declares it safe (base.rows_from_tables)."""
+  batch_rows = batch_rows and base.rows_from_tables(method)
 
   def step(state: TrainState, tables, batch, hparams):
     if batch_rows:
