@@ -54,8 +54,10 @@ def build_table(method_results: dict, floor_results: list) -> dict:
 
 def _floor_order(names) -> list:
   """The floors present, in floors.py's order (results.json sorts keys)."""
-  known = list(dict.fromkeys(floors.FLOORS + floors.ITEM_FLOORS))
-  return [f for f in known if f in names] + sorted(set(names) - set(known))
+  for order in (floors.FLOORS, floors.ITEM_FLOORS):
+    if set(names) == set(order):
+      return list(order)
+  return sorted(names)
 
 
 def floor_best(table, s, metric) -> float | None:
