@@ -15,7 +15,7 @@ import pytest
 from configs import melu as melu_config
 from metarec_jax.data import item_world, pipeline
 from metarec_jax.data.tasks import TaskSet
-from metarec_jax.evaluation import predict
+from metarec_jax.evaluation import floors, predict
 from metarec_jax.meta import base, registry
 from metarec_jax.serving import recommender
 from metarec_jax.train import experiment
@@ -243,3 +243,39 @@ def _recommend(workdir, ratings, *extra):
        f"--workdir={workdir}", f"--ratings={ratings}", "--k=4",
        "--format=json", *extra], capture_output=True, text=True,
       timeout=300, check=False)
+
+
+def test_warmup_table_on_ml100k(tmp_path):
+  """configs/tables/warmup.py end to end, two rows and two seeds: item
+  floors in their order, cells recomputable from each run's CSV, the curve
+  over K, and the table's words are items'."""
+  from configs.tables import warmup
+  from metarec_jax.experiments import coldstart
+  c = warmup.get_config("ml100k,smoke")
+  c.methods, c.seeds = ("global", "metaemb"), (0, 1)
+  c.num_steps, c.eval_every, c.inner_steps = 2, 2, 1
+  c.curve_ks = (1, 3)
+  coldstart.reproduce(c, str(tmp_path))
+  table = json.loads((tmp_path / "table.json").read_text())
+  assert set(table["floors"]) == set(floors.ITEM_FLOORS)
+  for name in ("global", "metaemb"):
+    maes = []
+    for seed in (0, 1):
+      run = tmp_path / "runs" / name / f"seed{seed}"
+      with open(run / "predictions_item_warmup.csv") as f:
+        rows = list(csv.DictReader(f))
+      maes.append(np.mean([abs(float(r["rating"]) - float(r["prediction"]))
+                           for r in rows]))
+    np.testing.assert_allclose(
+        table["methods"][name][item_world.ITEM_WARMUP]["mae"]["seeds"],
+        maes, atol=2e-6)
+  curve = json.loads((tmp_path / "curve.json").read_text())
+  assert curve["ks"] == [1, 3] and "support_mean" in curve["floors"]
+  text = (tmp_path / "table.md").read_text()
+  assert text.startswith("# Item warm-up table: ml100k")
+  assert "validation items only" in text
+  # The item floors, in floors.py's order (table.json sorts its keys).
+  first = text.split("### ")[0]
+  rows = [f for f in floors.ITEM_FLOORS if f"_{f}_ (floor)" in first]
+  at = lambda f: first.index(f"_{f}_ (floor)")
+  assert rows == sorted(rows, key=at) and len(rows) == 6
