@@ -31,6 +31,7 @@ from metarec_jax.data.tasks import TaskSet
 ITEM_WARMUP = "item_warmup"
 SCENARIOS = (ITEM_WARMUP,)
 WARMUP_KS = (1, 3, 5, 10, 20)
+DEFAULT_K = 5  # item_warmup's K when data.k_shot is 0: the table's K.
 # Meta-training item tasks hold at most this many ratings (10 query, up to
 # 20 support: the test's largest K); a popular item is cut into several.
 TRAIN_TASK_RATINGS = 30
@@ -137,7 +138,14 @@ def build_tasks(split: scenarios.Split, tasks_index, rated_index, seed: int,
           {"train": d_train, "validation": d_val, ITEM_WARMUP: d_test})
 
 
+def left_out(split: scenarios.Split, k_shot: int) -> int:
+  """How many new items item_warmup leaves out at K = k_shot (0:
+  DEFAULT_K): those with fewer than K + 10 ratings by existing users."""
+  _, counts = np.unique(split.scenarios[ITEM_WARMUP].user, return_counts=True)
+  return int(np.sum(counts < (k_shot or DEFAULT_K) + scenarios.QUERY_SIZE))
+
+
 def scenario_tasks(split, tasks_index, rated_index, seed: int, k_shot: int):
-  """The item_warmup tasks at K = k_shot (0: the table's middle K, 5)."""
+  """The item_warmup tasks at K = k_shot (0: DEFAULT_K)."""
   return make_tasks(split.scenarios[ITEM_WARMUP], tasks_index, rated_index,
-                    seed, 2, k_shot=k_shot or 5)
+                    seed, 2, k_shot=k_shot or DEFAULT_K)

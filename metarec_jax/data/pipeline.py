@@ -152,8 +152,7 @@ def task_axis(data_config) -> str:
 def left_out(split, axis: str, k_shot: int) -> dict:
   if axis != "item":
     return {}
-  _, n = item_world.scenario_tasks(split, lambda a: a, lambda a: a, 0, k_shot)
-  return {item_world.ITEM_WARMUP: n}
+  return {item_world.ITEM_WARMUP: item_world.left_out(split, k_shot)}
 
 
 def split_for(raw, data_config, seed: int, axis: str):
