@@ -115,6 +115,9 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   # The inner rate is inner_lr * K / (K + support_prior) for a K-rating
   # support (meta/inner.task_rate): 0 = the papers' mean loss.
   c.support_prior = 0.0
+  # Residual models: shrink each item's mean toward the global mean as if
+  # item_prior extra ratings of the global mean were seen; 0 = plain means.
+  c.item_prior = 0.0
   c.first_order = "fo" in words
   c.gram_inner = True  # MeLU's Gram-matrix inner loop: same numbers, faster.
   c.compute_dtype = "float32"  # "bfloat16" for accelerators.

@@ -5,10 +5,11 @@ r"""The row a committed cold-start table selects on validation, as one run.
 
 docs/tables/coldstart_<dataset>.json names the row with the lowest mean
 validation MAE (validation users only; "Selected" in its table.md); this is
-that row's table config (configs/tables/coldstart.py with its tuned values
-from configs/tables/tuned.py: residual to the floor, shrinkage priors,
-rates, step count) for one seed (config.seed, default 0). Add `,smoke` for a
-run of seconds. A row that needs item text turns the text features on.
+that row's table config (configs/tables/coldstart.py: residual to the
+floor, schedule) for seed 0, with the values the table chose for seed 0 on
+seed 0's validation users (its residual base and grid point). Add `,smoke`
+for a run of seconds. A row that needs item text turns the text features
+on.
 """
 
 import json
@@ -21,11 +22,23 @@ from metarec_jax.core import config_util
 TABLES = pathlib.Path(__file__).resolve().parents[1] / "docs" / "tables"
 
 
+def committed_table(dataset: str) -> dict:
+  with open(TABLES / f"coldstart_{dataset}.json", encoding="utf-8") as f:
+    return json.load(f)
+
+
 def selected_row(dataset: str) -> str:
   """The selected row of the committed table of `dataset`."""
-  with open(TABLES / f"coldstart_{dataset}.json", encoding="utf-8") as f:
-    val = json.load(f)["validation_mae"]
+  val = committed_table(dataset)["validation_mae"]
   return min(val, key=val.get)
+
+
+def seed0_choices(dataset: str, row: str) -> dict:
+  """What the table chose for seed 0 (its first seed): residual base
+  priors and the row's grid point ({} for a table that chose none)."""
+  table = committed_table(dataset)
+  return {**table.get("residual_base", {}).get("0", {}),
+          **table.get("grid_chosen", {}).get(row, [{}])[0]}
 
 
 def get_config(arg: str = "ml100k"):
@@ -33,7 +46,9 @@ def get_config(arg: str = "ml100k"):
   dataset = next((d for d in coldstart.DATASETS if d in words), "ml100k")
   row = selected_row(dataset)
   table = coldstart.get_config(arg)
-  c = config_util.with_overrides(table, table.tuned.get(row, {}), method=row)
+  c = config_util.with_overrides(table, {**table.tuned.get(row, {}),
+                                         **seed0_choices(dataset, row)},
+                                 method=row)
   if row.endswith(("_text", "_lora")) or row == "content":
     c.data.text_features = True
   c.seed = 0

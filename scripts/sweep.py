@@ -5,8 +5,9 @@ r"""Sweeps one method's hyperparameters; selects on validation users only.
 
 The grid is config.sweep (override e.g. --config.sweep.inner_lr="(0.05,
 0.1)"). Traced floats are vmapped in one computation per static group.
-Writes W/sweep.json; copy its "override" into configs/tables/tuned.py with
-the command. A rerun on the same workdir resumes; a finished sweep is
+Writes W/sweep.json (every configuration's validation MAE; docs/results.md
+keeps the committed ones). Tables do not reuse a sweep's choice: they choose
+per seed (config.grid). A rerun on the same workdir resumes; a finished sweep is
 swept again only with --overwrite.
 """
 

@@ -48,7 +48,8 @@ def test_the_table_fields_are_settable_everywhere():
   for name in table.methods:
     flat = _fields(config_util.with_overrides(table, table.tuned.get(name,
                                                                      {})))
-    extra = {f for f in flat if not f.startswith(("tuned.", "sweep."))}
+    extra = {f for f in flat if not f.startswith(
+        ("tuned.", "sweep.", "grid.", "base_grid."))}
     assert extra - base == {"methods", "seeds", "vmap_seeds", "curve_ks"}
   cli.check_config_args([f"--config={MELU}:ml100k", "--config.method=mamo",
                          "--config.model.residual=True",

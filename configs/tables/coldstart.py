@@ -16,15 +16,15 @@ Add `,text` for the item-text rows (melu_fo_text, finetune_text, content).
 Writes table.json, table.md, timing.json, curve.json/png and per-run files
 (see metarec_jax/experiments/coldstart.py); every run folder
 runs/<row>/seed<s> serves with scripts/recommend.py. Every method shares
-configs/melu.py's data, model and schedule; `tuned` holds the per-method
-overrides chosen by scripts/sweep.py on validation users (see
-configs/tables/tuned.py for the sweep commands and their selected values).
+configs/melu.py's data, model and schedule. Nothing is carried from one
+seed to another: each seed chooses its residual base's priors (base_grid)
+and each row's grid point (grid) on its own validation users; every other
+value is the config's, the same for every seed and row.
 """
 
 import ml_collections
 
 from configs import melu
-from configs.tables import tuned as tuned_lib
 
 # Fast methods first: table.json is rewritten after each method.
 METHODS = ("global", "finetune", "melu_fo", "anil", "tanp", "fomaml", "mamo",
@@ -33,6 +33,9 @@ METHODS = ("global", "finetune", "melu_fo", "anil", "tanp", "fomaml", "mamo",
 # frozen item text embeddings, and the content-only baseline (all residual
 # to the floor like every row).
 TEXT_METHODS = ("melu_fo_text", "finetune_text", "content")
+# Rows without an inner gradient loop: support_prior (which scales inner
+# steps) means nothing to them, so their grid is the outer rate instead.
+NO_INNER_LOOP = ("global", "tanp", "content", "ridge", "ridge_text")
 
 
 DATASETS = ("ml100k", "ml1m", "bookcrossing")
@@ -69,12 +72,22 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   # ML-1M selection favoured Meta-SGD, which loses to the floors below
   # K = 20 (its curve) and so in the warm scenario, whose supports are small.
   c.validation_k_shots = c.curve_ks
-  # Shrink toward the item means on small supports, for every row alike
-  # (meta/residual.py bias_prior, meta/inner.task_rate support_prior): the
-  # values the finetune sweeps on validation users chose under that
-  # criterion on both datasets (configs/tables/tuned.py; 0 / 0 is the
-  # papers' behaviour).
-  c.bias_prior, c.support_prior = 10.0, 30.0
+  # Every row is a residual to item mean + user bias, both shrunk
+  # (meta/residual.py item_prior, bias_prior): each seed picks the pair from
+  # this grid on its own validation users, by the base alone (no training:
+  # experiments/residual_base.py).
+  c.base_grid = {"item_prior": (0.0, 3.0, 10.0, 30.0),
+                 "bias_prior": (0.0, 3.0, 10.0, 30.0)}
+  c.seed_base = {}  # Filled per seed by the table (residual_base.json).
+  c.bias_prior = 10.0  # Only where no base is chosen (scripts/sweep.py).
+  # Each row trains every point of its grid on every seed (one vmapped
+  # group) and each seed keeps the point best on its own validation users
+  # (experiments/grid.py). Rows with an inner loop choose how far small
+  # supports move it (meta/inner.task_rate support_prior); the others
+  # their outer rate. Two points: the CPU budget of a 5-seed table.
+  c.support_prior = 30.0
+  c.grid = {"default": {"support_prior": (10.0, 30.0)},
+            **{m: {"outer_lr": (1e-3, 3e-3)} for m in NO_INNER_LOOP}}
   if "text" in args:  # #4's rows: the same methods with item text features.
     c.data.text_features = True
     # Before the slow second-order methods, so a partial table has them.
@@ -84,7 +97,8 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
     # 56K candidate items per user: ~1 min per run and scenario on this
     # CPU. The selected row gets it afterwards (scripts/add_metrics.py).
     c.catalogue = False
-  c.tuned = tuned_lib.TUNED.get(dataset, {})
+  # Per-row static overrides, written a priori (none is chosen on data).
+  c.tuned = {}
   # scripts/sweep.py grid; an empty tuple keeps the config's value.
   c.sweep = ml_collections.ConfigDict()
   c.sweep.seeds = (0,)
@@ -97,9 +111,6 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   c.sweep.embed_dim = ()
   c.sweep.item_id_dropout = ()
   if "smoke" in args:
-    # Tuned values apply, but not their step counts: smoke stays seconds.
-    c.tuned = {m: {k: v for k, v in o.items() if k != "num_steps"}
-               for m, o in c.tuned.items()}
     c.num_steps = 6
     c.eval_every = c.checkpoint_every = 3
     c.inner_steps = 2
@@ -112,6 +123,8 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
     c.ensemble_size = 2
     c.curve_ks = (1, 5)
     c.validation_k_shots = c.curve_ks
+    c.base_grid = {"item_prior": (0.0, 10.0), "bias_prior": (10.0,)}
+    c.grid = {}  # tests/test_grid.py trains a grid; smoke stays seconds.
     c.sweep.inner_lr, c.sweep.outer_lr = (0.05, 0.2), (1e-3,)
     c.sweep.weight_decay, c.sweep.inner_steps = (0.0,), (1, 2)
   return c

@@ -37,7 +37,8 @@ class Prepared:
   users: features.Vocab
   items: features.Vocab
   # numpy: {"user": {f: [U, w]}, "item": {...}, "item_id": [I],
-  # "item_mean": [I] (meta-training item means), "item_text": [I, h]?}
+  # "item_mean": [I] (meta-training item means), "item_count": [I] (their
+  # rating counts), "global_mean": [], "item_text": [I, h]?}
   tables: dict
   user_fields: tuple     # ((name, vocab_size), ...)
   item_fields: tuple
@@ -185,6 +186,8 @@ def prepare(data_config, seed: int) -> Prepared:
   item_text.add_text_tables(tables, raw.item_text, items.ids, data_config)
   floor_stats = stats.FloorStats(split.train_pool, items.index, len(items))
   tables["item_mean"] = np.asarray(floor_stats.item_mean, np.float32)
+  tables["item_count"] = np.asarray(floor_stats.item_count, np.float32)
+  tables["global_mean"] = np.float32(floor_stats.global_mean)
 
   fp = fingerprint(data_config, seed)
   tasks = None

@@ -9,7 +9,7 @@ class FloorStats:
   """Global and per-item means of the meta-training ratings.
 
   item_mean [I] falls back to the global mean for items without
-  meta-training ratings (new items); ratings is the sorted training ratings
+  meta-training ratings (new items); item_count [I] counts them; ratings is the sorted training ratings
   (the random floor draws from them).
   """
 
@@ -20,4 +20,5 @@ class FloorStats:
     counts = np.bincount(idx, minlength=num_items)
     self.item_mean = np.where(counts > 0, sums / np.maximum(counts, 1),
                               self.global_mean)
+    self.item_count = counts
     self.ratings = np.sort(train.rating)

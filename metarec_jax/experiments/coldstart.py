@@ -25,7 +25,7 @@ import jax
 from metarec_jax.core import config_util, io
 from metarec_jax.data import pipeline
 from metarec_jax.evaluation import curve, evaluate
-from metarec_jax.experiments import plots, tables
+from metarec_jax.experiments import grid, plots, residual_base, tables
 from metarec_jax.meta import base, ensemble, registry
 from metarec_jax.train import checkpoints, engine, experiment
 
@@ -39,41 +39,92 @@ def method_config(config, name: str):
 
 
 def seed_config(c, seed: int):
-  return config_util.with_overrides(c, {}, seed=seed)
+  """c for one seed: its seed, and its residual base's priors when the
+  table chose them per seed (c.seed_base, residual_base.py)."""
+  chosen = (c.get("seed_base") or {}).get(str(seed), {})
+  return config_util.with_overrides(c, dict(chosen), seed=seed)
+
+
+def choose_bases(config, preps: dict, workdir: str):
+  """config with each seed's residual base (config.base_grid chosen on
+  that seed's validation users) as config.seed_base; the choice is kept in
+  W/residual_base.json, so a resumed table reads it back."""
+  if not config.get("base_grid"):
+    return config
+  path = os.path.join(workdir, "residual_base.json")
+  if os.path.isfile(path):
+    chosen = io.read_json(path)
+  else:
+    chosen = {str(s): residual_base.choose(config, preps[s]) for s in preps}
+    io.write_json(path, chosen)
+  logging.info("residual base per seed: %s",
+               {s: c["chosen"] for s, c in chosen.items()})
+  config = config_util.with_overrides(config, {})
+  config.seed_base = {s: c["chosen"] for s, c in chosen.items()}
+  return config
 
 
 def run_dir(workdir: str, row: str, seed: int) -> str:
   return os.path.join(workdir, "runs", row, f"seed{seed}")
 
 
-def row_runs(c, preps: dict, pairs, workdir: str) -> list:
-  """The engine runs of a row's (seed, member) pairs: member 0 of seed s is
-  the row's own run; members e > 0 live under the ensemble's run."""
-  def run(s, e):
-    cs = seed_config(c, s)
-    folder = (run_dir(workdir, c.method, s) if e == 0 else os.path.join(
-        run_dir(workdir, ENSEMBLE, s), "members", str(e)))
+def point_dir(workdir: str, row: str, seed: int, j: int, n_points: int
+              ) -> str:
+  """Where grid point j of a seed trains: the seed's own run folder when
+  the row has no grid, else <seed run>/grid/<j>."""
+  folder = run_dir(workdir, row, seed)
+  return folder if n_points == 1 else os.path.join(folder, "grid", str(j))
+
+
+def row_runs(c, preps: dict, triples, workdir: str, grid_points) -> list:
+  """The engine runs of a row's (seed, point, member) triples: member 0 of
+  seed s at point j is the row's own run there; members e > 0 live under
+  the ensemble's run (or that point's folder, in a grid)."""
+  n = len(grid_points)
+
+  def run(s, j, e):
+    cs = grid.point_config(seed_config(c, s), grid_points[j])
+    folder = point_dir(workdir, c.method, s, j, n)
+    if e > 0:
+      folder = os.path.join(run_dir(workdir, ENSEMBLE, s) if n == 1
+                            else folder, "members", str(e))
     return engine.Run(cs, preps[s], s + experiment.ENSEMBLE_SEED_STRIDE * e,
                       folder, registry.build(cs, preps[s]))
-  return [run(s, e) for s, e in pairs]
+  return [run(*t) for t in triples]
 
 
-def _train_row(c, preps: dict, seeds, members: int, workdir: str):
-  """Trains the row's (seed, member) runs; {(seed, member): (params,
-  record)} and the engine timings."""
-  pairs = [(s, e) for s in seeds for e in range(members)]
-  groups = [pairs] if c.vmap_seeds else [[p] for p in pairs]
+def _train_row(c, preps: dict, seeds, members: int, workdir: str,
+               grid_points):
+  """Trains the row's (seed, point, member) runs; {(seed, point, member):
+  (params, record)} and the engine timings."""
+  triples = [(s, j, e) for s in seeds for j in range(len(grid_points))
+             for e in range(members)]
+  groups = [triples] if c.vmap_seeds else [[t] for t in triples]
   out, timing = {}, []
   for group in groups:
-    runs = row_runs(c, preps, group, workdir)
+    runs = row_runs(c, preps, group, workdir, grid_points)
     group_dir = (os.path.join(workdir, "runs", c.method) if c.vmap_seeds
                  else runs[0].workdir)
+    # In a grid a too-high rate is an expected outcome: that point drops.
     trained = engine.train(runs[0].init_method, runs, c, group_dir,
+                           drop_diverged=len(grid_points) > 1,
                            log_prefix=f"{c.method} ")
     timing.append(trained.timing)
-    for i, pair in enumerate(group):
-      out[pair] = (trained.best_params[i], trained.records[i])
+    for i, triple in enumerate(group):
+      out[triple] = (trained.best_params[i], trained.records[i])
   return out, timing
+
+
+def _choose(trained: dict, seeds, grid_points) -> dict:
+  """{seed: (point index, selection record)}: each seed's best point on
+  its own validation users."""
+  out = {}
+  for s in seeds:
+    records = [trained[(s, j, 0)][1] for j in range(len(grid_points))]
+    j = grid.choose(records)
+    out[s] = (j, records[j] if len(grid_points) == 1 else
+              grid.record(grid_points, records, j))
+  return out
 
 
 def _evaluate(folder: str, method, params, c, prep, selection) -> dict:
@@ -85,19 +136,24 @@ def _evaluate(folder: str, method, params, c, prep, selection) -> dict:
   return io.round_floats(res)
 
 
-def _ensemble_row(c, trained: dict, preps, seeds, members, workdir) -> list:
-  """The `ensemble` row: each seed's members stacked, saved and scored."""
+def _ensemble_row(c, trained: dict, chosen: dict, preps, seeds, members,
+                  workdir, grid_points) -> list:
+  """The `ensemble` row: each seed's members (of its chosen grid point)
+  stacked, saved and scored."""
   out = []
   for s in seeds:
-    cs = seed_config(c, s)
+    j, _ = chosen[s]
+    cs = grid.point_config(seed_config(c, s), grid_points[j])
     cs.method, cs.ensemble_method, cs.ensemble_size = (ENSEMBLE, c.method,
                                                        members)
     folder = run_dir(workdir, ENSEMBLE, s)
-    params = ensemble.stack([trained[(s, e)][0] for e in range(members)])
+    params = ensemble.stack([trained[(s, j, e)][0] for e in range(members)])
     checkpoints.save_params(folder, params)
+    record = {"members": [trained[(s, j, e)][1] for e in range(members)]}
+    if len(grid_points) > 1:
+      record["grid_chosen"] = grid_points[j]
     out.append(_evaluate(folder, registry.build(cs, preps[s]), params, cs,
-                         preps[s], {"members": [trained[(s, e)][1] for e in
-                                                range(members)]}))
+                         preps[s], record))
   return out
 
 
@@ -123,6 +179,7 @@ def _row_results(config, name, preps, seeds, workdir, rows, out) -> None:
     out["floors"] = out["floors"] or [r["floors"] for r in done]
     out["validation"][name] = [r["selection"]["best_validation_mae"]
                                for r in done]
+    out["grid"][name] = [r["selection"].get("grid_chosen", {}) for r in done]
     if members > 1:
       out["results"][ENSEMBLE] = [r["scenarios"] for r in
                                   _finished(workdir, ENSEMBLE, seeds)]
@@ -131,22 +188,29 @@ def _row_results(config, name, preps, seeds, workdir, rows, out) -> None:
                            "read_back": True}
     return
   t0 = time.time()
-  trained, timing = _train_row(c, preps, seeds, members, workdir)
+  grid_points = grid.points(config, name)
+  trained, timing = _train_row(c, preps, seeds, members, workdir,
+                               grid_points)
+  chosen = _choose(trained, seeds, grid_points)
   per_seed = []
   for s in seeds:
-    params, record = trained[(s, 0)]
-    cs = seed_config(c, s)
-    per_seed.append(_evaluate(run_dir(workdir, name, s),
-                              registry.build(cs, preps[s]), params, cs,
-                              preps[s], record))
+    j, record = chosen[s]
+    cs = grid.point_config(seed_config(c, s), grid_points[j])
+    params = trained[(s, j, 0)][0]
+    folder = run_dir(workdir, name, s)
+    if len(grid_points) > 1:  # The seed's run folder serves its choice.
+      checkpoints.save_params(folder, params)
+    per_seed.append(_evaluate(folder, registry.build(cs, preps[s]), params,
+                              cs, preps[s], record))
   out["results"][name] = [r["scenarios"] for r in per_seed]
   out["floors"] = out["floors"] or [r["floors"] for r in per_seed]
-  out["validation"][name] = [round(trained[(s, 0)][1]["best_validation_mae"],
-                                   6) for s in seeds]
+  out["validation"][name] = [round(chosen[s][1]["best_validation_mae"], 6)
+                             for s in seeds]
+  out["grid"][name] = [grid_points[chosen[s][0]] for s in seeds]
   if members > 1:
     out["results"][ENSEMBLE] = [r["scenarios"] for r in _ensemble_row(
-        c, trained, preps, seeds, members, workdir)]
-  rows[name] = {s: trained[(s, 0)][0] for s in seeds}
+        c, trained, chosen, preps, seeds, members, workdir, grid_points)]
+  rows[name] = {s: trained[(s, chosen[s][0], 0)][0] for s in seeds}
   out["timing"][name] = {"wall_s": round(time.time() - t0, 1),
                          "train": timing}
 
@@ -160,15 +224,29 @@ def write_table(workdir: str, out: dict, config) -> dict:
   table = tables.build_table(out["results"], out["floors"])
   tables.add_selection(table, out["validation"],
                        config.get("validation_k_shots", ()))
+  if any(any(p) for p in out["grid"].values()):  # Each seed's own choice.
+    table["grid_chosen"] = {m: p for m, p in out["grid"].items() if any(p)}
+  if config.get("seed_base"):
+    table["residual_base"] = config.seed_base.to_dict()
   io.write_json(os.path.join(workdir, "table.json"), table)
   io.write_text(os.path.join(workdir, "table.md"),
                 tables.markdown(table, f"{title(config)}: {config.data.name}"))
   return table
 
 
+def _seed_hparams(workdir: str, name: str, seed: int, c):
+  """A finished run's traced values: its grid point's, as results.json
+  saved them (the row's config when it had no grid)."""
+  path = os.path.join(run_dir(workdir, name, seed), "results.json")
+  point = (io.read_json(path)["selection"].get("grid_chosen", {})
+           if os.path.isfile(path) else {})
+  return base.hparams(grid.point_config(seed_config(c, seed), point))
+
+
 def _curve_rows(config, table, rows: dict, preps, seeds, workdir) -> dict:
   """The three rows best on validation, with every seed's params (read back
-  from the run folders for rows this process did not train)."""
+  from the run folders for rows this process did not train) and each
+  seed's chosen traced values."""
   val = table["validation_mae"]
   out = {}
   for name in sorted(val, key=val.get)[:3]:
@@ -180,7 +258,7 @@ def _curve_rows(config, table, rows: dict, preps, seeds, workdir) -> dict:
             run_dir(workdir, name, s),
             registry.build(seed_config(c, s), preps[s]), preps[s].tables)
     out[name] = (registry.build(c, preps[seeds[0]]), params,
-                 {s: base.hparams(seed_config(c, s)) for s in seeds})
+                 {s: _seed_hparams(workdir, name, s, c) for s in seeds})
   return out
 
 
@@ -192,7 +270,8 @@ def reproduce(config, workdir: str) -> dict:
   timing_path = os.path.join(workdir, "timing.json")
   earlier = io.read_json(timing_path) if os.path.exists(timing_path) else {}
   preps = {s: pipeline.prepare(config.data, s) for s in seeds}
-  out = {"results": {}, "floors": None, "validation": {},
+  config = choose_bases(config, preps, workdir)
+  out = {"results": {}, "floors": None, "validation": {}, "grid": {},
          "earlier_timing": earlier,
          "timing": {"data_s": round(time.time() - t0, 1)}}
   rows = {}

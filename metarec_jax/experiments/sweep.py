@@ -10,12 +10,12 @@ MAE (mean over those seeds); test scenarios are never touched. A
 configuration whose loss turns non-finite on any seed is kept in the file
 with its `diverged_at` steps and never selected. Writes
 W/sweep.json: every configuration with its validation MAE and chosen step,
-the best one, and its override dict for configs/tables/tuned.py.
+the best one, and its override dict. A sweep explores; a table does not
+reuse its choice across seeds: tables choose per seed on each seed's own
+validation users (config.grid, experiments/grid.py).
 
-Every configuration starts from the method's table config, which includes
-its configs/tables/tuned.py entry if it has one, num_steps too: a re-sweep
-runs no longer than the committed override's step count. sweep.json
-records that base num_steps. Each static group is one engine group
+Every configuration starts from the method's table config (with its
+config.tuned entry, if any). sweep.json records the base num_steps. Each static group is one engine group
 (W/groups/<g>/checkpoints: a killed sweep resumes), each configuration and
 seed one run (W/runs/<g>-<j>/seed<s>: its params and TensorBoard events).
 """
@@ -35,7 +35,7 @@ from metarec_jax.meta import registry
 from metarec_jax.train import engine
 
 TRACED = ("inner_lr", "outer_lr", "weight_decay", "bias_prior",
-          "support_prior")
+          "support_prior", "item_prior")
 STATIC = ("inner_steps", "embed_dim", "item_id_dropout")
 
 

@@ -23,7 +23,7 @@ else is static.
 Evaluation and serving both call `adapted_predictions`, so a served user
 gets exactly what the tables measure. Tables are a dict of arrays: {"user":
 {field: [U, w]}, "item": {field: [I, w]}, "item_id": [I], "item_mean": [I],
-and optionally "item_text": [I, h]}.
+"item_count": [I], "global_mean": [], and optionally "item_text": [I, h]}.
 """
 
 from typing import Any, Protocol
@@ -41,8 +41,9 @@ Adapted = Any
 # Traced float hyperparameters: changing one never recompiles, and a sweep
 # vmaps over them. inner_lr: the inner loop's rate; bias_prior: the residual
 # offset's user-bias shrinkage (meta/residual.py); support_prior: smaller
-# inner steps on small supports (meta/inner.task_rate).
-HPARAMS = ("inner_lr", "bias_prior", "support_prior")
+# inner steps on small supports (meta/inner.task_rate); item_prior: the
+# residual offset's item-mean shrinkage (meta/residual.py).
+HPARAMS = ("inner_lr", "bias_prior", "support_prior", "item_prior")
 
 
 class Method(Protocol):

@@ -15,8 +15,16 @@ alike, and its prediction is added back. A model whose output is
 zero therefore IS the floor, so meta-learning only has to learn what the
 floor misses (the "item bias + user bias + MLP" structure).
 
-Reads tables["item_mean"] float32 [I] (data/pipeline.py puts it there);
-the wrapped model's output bias starts at 0 (meta/registry.py builds it so
+The item means themselves can be shrunk: with item_prior = m > 0 an item
+seen n times in meta-training gets (n * mean + m * global mean) / (n + m),
+the same regularised baseline on the item side. It matters where items are
+rated once or twice (Book-Crossing: most books), where a raw item mean is
+one rating's noise; m = 0 (the default) is the plain mean, bit for bit.
+
+Reads tables["item_mean"] float32 [I], and for the shrinkage
+tables["item_count"] float32 [I] and tables["global_mean"] [] (all from
+data/pipeline.py; hand-made tables without a count are never shrunk); the
+wrapped model's output bias starts at 0 (meta/registry.py builds it so
 when model.residual).
 """
 
@@ -29,19 +37,33 @@ from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
 from metarec_jax.meta import base as base_lib
 
 
-def user_bias(tables: dict, support: Support, bias_prior=0.0) -> jax.Array:
+def item_means(tables: dict, item_prior=None) -> jax.Array:
+  """[I] the residual base's item means, shrunk toward the global mean by
+  item_prior pseudo-ratings (none: the plain means)."""
+  mean = jnp.asarray(tables["item_mean"])
+  if item_prior is None or "item_count" not in tables:
+    return mean
+  count = jnp.asarray(tables["item_count"])
+  # A new item (count 0) keeps its fallback, the global mean, at any prior.
+  weight = item_prior / jnp.maximum(count + item_prior, 1e-6)
+  return mean + weight * (jnp.asarray(tables["global_mean"]) - mean)
+
+
+def user_bias(tables: dict, support: Support, bias_prior=0.0,
+              item_prior=None) -> jax.Array:
   """[T]: the support's mean residual to the item means, shrunk by the
   prior (sum / (K + bias_prior))."""
-  item_mean = jnp.asarray(tables["item_mean"])
+  item_mean = item_means(tables, item_prior)
   resid = support.mask * (support.ratings - item_mean[support.items])
   # max(., 1) only matters for an empty support, whose numerator is 0.
   return jnp.sum(resid, -1) / jnp.maximum(
       jnp.sum(support.mask, -1) + bias_prior, 1.0)
 
 
-def offsets(tables: dict, items: jax.Array, bias: jax.Array) -> jax.Array:
+def offsets(tables: dict, items: jax.Array, bias: jax.Array,
+            item_prior=None) -> jax.Array:
   """The floor's prediction for items [T, n]: item mean + user bias."""
-  return jnp.asarray(tables["item_mean"])[items] + bias[:, None]
+  return item_means(tables, item_prior)[items] + bias[:, None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,21 +79,26 @@ class Residual:
     return self.base.init(key, tables)
 
   def adapt(self, params, tables, support: Support, hparams):
-    bias = user_bias(tables, support, hparams["bias_prior"])
-    o_s = offsets(tables, support.items, bias)
+    m = hparams.get("item_prior")
+    bias = user_bias(tables, support, hparams["bias_prior"], m)
+    o_s = offsets(tables, support.items, bias, m)
     residuals = support.replace(
         ratings=(support.ratings - o_s) * support.mask)
+    # The shrunk item prior rides along: predict needs the same means.
     return {"base": self.base.adapt(params, tables, residuals, hparams),
-            "bias": bias}
+            "bias": bias, "item_prior": jnp.zeros_like(bias) + (
+                0.0 if m is None else m)}
 
   def predict(self, params, tables, adapted, query: Query):
+    m = adapted["item_prior"][0]
     return (self.base.predict(params, tables, adapted["base"], query)
-            + offsets(tables, query.items, adapted["bias"]))
+            + offsets(tables, query.items, adapted["bias"], m))
 
   def meta_loss(self, params, tables, batch: TaskBatch, rng, hparams):
-    bias = user_bias(tables, batch.support, hparams["bias_prior"])
-    o_s = offsets(tables, batch.support_items, bias)
-    o_q = offsets(tables, batch.query_items, bias)
+    m = hparams.get("item_prior")
+    bias = user_bias(tables, batch.support, hparams["bias_prior"], m)
+    o_s = offsets(tables, batch.support_items, bias, m)
+    o_q = offsets(tables, batch.query_items, bias, m)
     residuals = batch.replace(
         support_ratings=(batch.support_ratings - o_s) * batch.support_mask,
         query_ratings=(batch.query_ratings - o_q) * batch.query_mask)

@@ -23,10 +23,11 @@ from metarec_jax.core.types import TaskBatch
 
 # Table entries indexed by the dense item index along their first axis.
 ITEM_KEYS = ("item", "item_id", "item_text", "item_tokens", "item_token_mask",
-             "item_mean")
+             "item_mean", "item_count")
 USER_KEYS = ("user",)
-# Entries that are not per-row (the frozen text encoder's weights).
-SHARED_KEYS = ("text_encoder",)
+# Entries that are not per-row (the frozen text encoder's weights, the
+# global mean).
+SHARED_KEYS = ("text_encoder", "global_mean")
 
 
 def restrict(tables: dict, batch: TaskBatch) -> tuple[dict, TaskBatch]:
