@@ -104,6 +104,9 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.method = "melu"  # Any name of metarec_jax/meta/registry.py.
   c.seed = 0  # The data split, init and data order.
+  # A finished run folder to start from: its selected parameters, leaf by
+  # leaf where they mean the same here (train/init_from.py); "" = fresh.
+  c.init_from = ""
   c.data = _data(dataset)
   c.model = _model()
 

@@ -50,6 +50,9 @@ class FieldTable:
   """One categorical field: [n_entities, width] 1-based value indices."""
   values: np.ndarray
   vocab_size: int  # number of distinct values, excluding the 0 pad
+  # The value behind each index (names[k - 1] for index k): what lets
+  # another dataset's embedding rows be matched by value (train/init_from).
+  names: tuple = ()
 
 
 def build_table(field: dict, vocab: Vocab, max_width: int = 0) -> FieldTable:
@@ -64,7 +67,7 @@ def build_table(field: dict, vocab: Vocab, max_width: int = 0) -> FieldTable:
   for r, vals in enumerate(rows):
     for c, v in enumerate(vals[:width]):
       table[r, c] = value_index[v]
-  return FieldTable(table, len(names))
+  return FieldTable(table, len(names), tuple(str(n) for n in names))
 
 
 def build_tables(fields: dict, vocab: Vocab, max_width: int = 0) -> dict:

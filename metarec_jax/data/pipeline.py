@@ -53,6 +53,9 @@ class Prepared:
   # Test tasks left out, by scenario: items with fewer than K + 10 ratings
   # (item warm-up); users outside 13..100 ratings are the protocol's rule.
   left_out: dict = dataclasses.field(default_factory=dict)
+  # {"user": {field: value names}, "item": {...}}: the value behind each
+  # 1-based index of the feature tables.
+  field_values: dict = dataclasses.field(default_factory=dict)
 
   @property
   def scenario_names(self) -> tuple:
@@ -214,4 +217,6 @@ def prepare(data_config, seed: int) -> Prepared:
       scenario_tasks={k: tasks[k] for k in tasks if k not in FIT_SPLITS},
       floor_stats=floor_stats,
       rating_range=(float(train.rating.min()), float(train.rating.max())),
-      task_axis=axis, left_out=left_out(split, axis, data_config.k_shot))
+      task_axis=axis, left_out=left_out(split, axis, data_config.k_shot),
+      field_values={"user": {k: t.names for k, t in user_tables.items()},
+                    "item": {k: t.names for k, t in item_tables.items()}})

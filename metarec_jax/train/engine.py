@@ -34,7 +34,7 @@ from metarec_jax.core.errors import TrainingDiverged
 from metarec_jax.data import batching, pipeline, schedule
 from metarec_jax.evaluation import selection
 from metarec_jax.meta import base, ensemble
-from metarec_jax.train import checkpoints, early_stop, sharding, step
+from metarec_jax.train import checkpoints, early_stop, init_from, sharding, step
 
 
 @dataclasses.dataclass
@@ -91,10 +91,12 @@ class Group:
     self.tables = jax.device_put(stack(
         [jax.tree.map(np.asarray, r.prep.tables) for r in runs]))
     self.hparams = stack([base.hparams(r.config) for r in runs])
+    sources = {}  # config.init_from: each source run loaded once.
     self.states = stack([step.init_state(
         r.init_method or method, jax.tree.map(np.asarray, r.prep.tables),
-        r.seed, r.config.outer_lr, r.config.weight_decay, config.clip_norm)
-                         for r in runs])
+        r.seed, r.config.outer_lr, r.config.weight_decay, config.clip_norm,
+        start=lambda p, r=r: init_from.initial_params(
+            p, r.config, r.prep, r.workdir, sources)) for r in runs])
     self.best = [jax.device_get(take(self.states.params, i))
                  for i in range(len(runs))]
     self.records = [{"best_step": 0, "best_validation_mae": float("inf"),
