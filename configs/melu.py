@@ -57,6 +57,10 @@ def _data(dataset: str) -> ml_collections.ConfigDict:
   # metarec_jax/core/compile_cache.py); six keep ML-100K's padding at 18%.
   d.buckets = (16, 32, 48, 64, 80, 96)
   d.max_values_per_field = 0  # 0 keeps every value (e.g. all actors).
+  # Which side features to use: None = all, or a tuple of field names
+  # (e.g. ("age",) for a model that must also read another dataset's users).
+  d.user_fields = None
+  d.item_fields = None
   d.use_tfds = True
   d.tfds_dir = ""  # Default: $METAREC_CACHE_DIR/tfds.
   # Your own data (`csv`; metarec_jax/data/csv_source.py). Not `items`:
@@ -89,6 +93,9 @@ def _model() -> ml_collections.ConfigDict:
   # A residual to the item-mean + user-bias floor (meta/residual.py): the
   # model starts AT the floor. False gives the papers' plain models.
   m.residual = False
+  # Residual models see residuals / rating_scale (meta/residual.py): a
+  # common scale for parameters shared across datasets (init_from).
+  m.rating_scale = 1.0
   m.input_dropout = 0.0  # MAML/ANIL/Meta-SGD: on the embedded features.
   m.text_dim = 32  # Projection of the item text embedding (*_text).
   m.text_lora_rank = 4  # LoRA rank on query/key/value (*_lora).

@@ -7,13 +7,15 @@ Writes W/table.json, W/table.md, W/timing.json, W/curve.{json,png} and
 W/runs/<row>/seed<s>/ (params/, results.json, predictions_*.csv): every run
 serves with scripts/recommend.py. A rerun on the same workdir resumes
 (finished rows are read back); --overwrite starts over. Prints table.md.
+A transfer table (configs/tables/transfer.py) trains its source table in
+W/source first.
 """
 
 from absl import flags
 from ml_collections import config_flags
 
 from metarec_jax.core import cli, compile_cache, workdir
-from metarec_jax.experiments import coldstart, tables
+from metarec_jax.experiments import coldstart, tables, transfer
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Table config file.",
@@ -23,7 +25,7 @@ flags.DEFINE_bool("overwrite", False, "Remove the workdir's runs and table "
                   "first instead of resuming.")
 flags.mark_flags_as_required(["config", "workdir"])
 OUTPUTS = ("runs", "table.json", "table.md", "timing.json", "curve.json",
-           "curve.png")
+           "curve.png", "source", "residual_base.json")
 
 
 def main(argv):
@@ -31,7 +33,9 @@ def main(argv):
   compile_cache.enable()
   with workdir.claim(FLAGS.workdir, FLAGS.overwrite, finished=None,
                      outputs=OUTPUTS):
-    table = coldstart.reproduce(FLAGS.config, FLAGS.workdir)
+    run = transfer.reproduce if FLAGS.config.get("source") else (
+        coldstart.reproduce)
+    table = run(FLAGS.config, FLAGS.workdir)
   print(tables.markdown(table, FLAGS.config.data.name))
 
 

@@ -18,7 +18,7 @@ def _other_catalogue(folder):
   """write_dataset's files with every item id moved by 100 and other genre
   names: the same shapes, another catalogue and another genre vocabulary
   (Action, Comedy, War where the source has Comedy, Drama, War)."""
-  write_dataset(folder, seed=1)
+  write_dataset(folder, n_users=60, seed=1)
   rename = {"Drama|Comedy": "Action|Comedy", "War": "War"}
   for name, col in (("ratings.csv", "item_id"), ("items.csv", "item_id")):
     path = os.path.join(folder, name)

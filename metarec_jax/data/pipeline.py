@@ -167,6 +167,20 @@ def split_for(raw, data_config, seed: int, axis: str):
   return raw, scenarios.make_split(raw, seed, data_config.validation_fraction)
 
 
+def kept_fields(fields: dict, data_config, side: str) -> dict:
+  """The side's feature fields the config keeps: all (None), or exactly
+  those data.user_fields / data.item_fields name; an unknown name is an
+  error."""
+  keep = data_config.get(f"{side}_fields")
+  if keep is None:
+    return fields
+  unknown = sorted(set(keep) - set(fields))
+  if unknown:
+    raise ConfigError(f"--config.data.{side}_fields: {unknown} not among "
+                      f"this dataset's {side} fields {sorted(fields)}")
+  return {k: v for k, v in fields.items() if k in keep}
+
+
 def prepare(data_config, seed: int) -> Prepared:
   t0 = time.time()
   axis = task_axis(data_config)
@@ -177,8 +191,10 @@ def prepare(data_config, seed: int) -> Prepared:
       [split.existing_items, split.new_items]), raw.item_codec)
   logging.info("%s: %d users, %d items; split in %.1fs", raw.name,
                len(users), len(items), time.time() - t0)
-  user_tables = features.build_tables(raw.user_fields, users)
-  item_tables = features.build_tables(raw.item_fields, items,
+  user_tables = features.build_tables(
+      kept_fields(raw.user_fields, data_config, "user"), users)
+  item_tables = features.build_tables(
+      kept_fields(raw.item_fields, data_config, "item"), items,
                                       data_config.max_values_per_field)
   item_id = np.zeros(len(items), np.int32)
   item_id[items.index(split.existing_items)] = np.arange(

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from metarec_jax.core.errors import DataError
+
 from metarec_jax.evaluation import metrics, predict
 
 
@@ -15,6 +17,11 @@ def validation_mae(method, params, prep, hparams, config) -> float:
   supports (3-90 ratings; on ML-1M a median of 30, against 13 in warm).
   """
   tasks = prep.tasks["validation"]
+  if not len(tasks):  # Selection would compare NaNs and keep the init.
+    raise DataError(
+        "no validation tasks: no validation user has 13..100 ratings of "
+        "existing items; use more data or a larger "
+        "--config.data.validation_fraction")
   sets = [(tasks, config.data.buckets)] + [
       (tasks.k_shot(k), (k,)) for k in config.get("validation_k_shots", ())]
   maes = []

@@ -33,9 +33,13 @@ ENSEMBLE = registry.ENSEMBLE
 
 
 def method_config(config, name: str):
-  """config with method = name and config.tuned[name] merged in (nested)."""
-  return config_util.with_overrides(config, config.get("tuned", {}).get(
-      name, {}), method=name)
+  """The config of row `name`: config.tuned[name] merged in (nested), and
+  method = its "method" entry if it names one (a row that runs a method
+  another way, e.g. started from another run), else the row's name."""
+  over = config.get("tuned", {}).get(name, {})
+  over = dict(over.to_dict() if hasattr(over, "to_dict") else over)
+  return config_util.with_overrides(config, over,
+                                    method=over.pop("method", name))
 
 
 def seed_config(c, seed: int):
@@ -76,7 +80,8 @@ def point_dir(workdir: str, row: str, seed: int, j: int, n_points: int
   return folder if n_points == 1 else os.path.join(folder, "grid", str(j))
 
 
-def row_runs(c, preps: dict, triples, workdir: str, grid_points) -> list:
+def row_runs(c, row: str, preps: dict, triples, workdir: str,
+             grid_points) -> list:
   """The engine runs of a row's (seed, point, member) triples: member 0 of
   seed s at point j is the row's own run there; members e > 0 live under
   the ensemble's run (or that point's folder, in a grid)."""
@@ -84,7 +89,7 @@ def row_runs(c, preps: dict, triples, workdir: str, grid_points) -> list:
 
   def run(s, j, e):
     cs = grid.point_config(seed_config(c, s), grid_points[j])
-    folder = point_dir(workdir, c.method, s, j, n)
+    folder = point_dir(workdir, row, s, j, n)
     if e > 0:
       folder = os.path.join(run_dir(workdir, ENSEMBLE, s) if n == 1
                             else folder, "members", str(e))
@@ -93,7 +98,7 @@ def row_runs(c, preps: dict, triples, workdir: str, grid_points) -> list:
   return [run(*t) for t in triples]
 
 
-def _train_row(c, preps: dict, seeds, members: int, workdir: str,
+def _train_row(c, row: str, preps: dict, seeds, members: int, workdir: str,
                grid_points):
   """Trains the row's (seed, point, member) runs; {(seed, point, member):
   (params, record)} and the engine timings."""
@@ -102,13 +107,13 @@ def _train_row(c, preps: dict, seeds, members: int, workdir: str,
   groups = [triples] if c.vmap_seeds else [[t] for t in triples]
   out, timing = {}, []
   for group in groups:
-    runs = row_runs(c, preps, group, workdir, grid_points)
-    group_dir = (os.path.join(workdir, "runs", c.method) if c.vmap_seeds
+    runs = row_runs(c, row, preps, group, workdir, grid_points)
+    group_dir = (os.path.join(workdir, "runs", row) if c.vmap_seeds
                  else runs[0].workdir)
     # In a grid a too-high rate is an expected outcome: that point drops.
     trained = engine.train(runs[0].init_method, runs, c, group_dir,
                            drop_diverged=len(grid_points) > 1,
-                           log_prefix=f"{c.method} ")
+                           log_prefix=f"{row} ")
     timing.append(trained.timing)
     for i, triple in enumerate(group):
       out[triple] = (trained.best_params[i], trained.records[i])
@@ -189,7 +194,7 @@ def _row_results(config, name, preps, seeds, workdir, rows, out) -> None:
     return
   t0 = time.time()
   grid_points = grid.points(config, name)
-  trained, timing = _train_row(c, preps, seeds, members, workdir,
+  trained, timing = _train_row(c, name, preps, seeds, members, workdir,
                                grid_points)
   chosen = _choose(trained, seeds, grid_points)
   per_seed = []
@@ -216,6 +221,8 @@ def _row_results(config, name, preps, seeds, workdir, rows, out) -> None:
 
 
 def title(config) -> str:
+  if config.get("source"):
+    return f"Transfer table: {config.source.data.name} ->"
   return ("Item warm-up table" if config.data.get("task_axis") == "item"
           else "Cold-start table")
 

@@ -97,4 +97,7 @@ def build(config, prep):
                              config.ensemble_size)
   name, text = parse(config.method)
   method = BUILDERS[name](config, build_model(config, prep, text))
-  return residual.Residual(method) if config.model.residual else method
+  if not config.model.residual:
+    return method
+  return residual.Residual(method, float(config.model.get("rating_scale",
+                                                          1.0)))

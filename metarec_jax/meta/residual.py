@@ -68,8 +68,15 @@ def offsets(tables: dict, items: jax.Array, bias: jax.Array,
 
 @dataclasses.dataclass(frozen=True)
 class Residual:
-  """Wraps a method: it learns what the item-mean + user-bias floor misses."""
+  """Wraps a method: it learns what the item-mean + user-bias floor misses.
+
+  scale: the wrapped method sees residuals divided by it and its output is
+  multiplied back, so a model trained on one rating scale reads another's
+  residuals in the units it knows (1..10 Book-Crossing ratings with scale
+  2.25 look like 1..5 MovieLens ones). 1 changes nothing, bit for bit.
+  """
   base: object
+  scale: float = 1.0
 
   @property
   def rows_from_tables(self) -> bool:  # Its item means are a table.
@@ -83,7 +90,7 @@ class Residual:
     bias = user_bias(tables, support, hparams["bias_prior"], m)
     o_s = offsets(tables, support.items, bias, m)
     residuals = support.replace(
-        ratings=(support.ratings - o_s) * support.mask)
+        ratings=(support.ratings - o_s) / self.scale * support.mask)
     # The shrunk item prior rides along: predict needs the same means.
     return {"base": self.base.adapt(params, tables, residuals, hparams),
             "bias": bias, "item_prior": jnp.zeros_like(bias) + (
@@ -92,7 +99,7 @@ class Residual:
   def predict(self, params, tables, adapted, query: Query):
     m = adapted["item_prior"][0]
     return (self.base.predict(params, tables, adapted["base"], query)
-            + offsets(tables, query.items, adapted["bias"], m))
+            * self.scale + offsets(tables, query.items, adapted["bias"], m))
 
   def meta_loss(self, params, tables, batch: TaskBatch, rng, hparams):
     m = hparams.get("item_prior")
@@ -100,6 +107,8 @@ class Residual:
     o_s = offsets(tables, batch.support_items, bias, m)
     o_q = offsets(tables, batch.query_items, bias, m)
     residuals = batch.replace(
-        support_ratings=(batch.support_ratings - o_s) * batch.support_mask,
-        query_ratings=(batch.query_ratings - o_q) * batch.query_mask)
+        support_ratings=(batch.support_ratings - o_s) / self.scale
+        * batch.support_mask,
+        query_ratings=(batch.query_ratings - o_q) / self.scale
+        * batch.query_mask)
     return self.base.meta_loss(params, tables, residuals, rng, hparams)

@@ -61,13 +61,15 @@ class Embedder(nn.Module):
 
   @nn.compact
   def __call__(self, tables: dict) -> Embedded:
-    items = jnp.concatenate(
-        [FieldEmbed(v, self.dim, name=f"item_{k}")(jnp.asarray(
-            tables["item"][k])) for k, v in self.item_fields], -1)
+    parts = [FieldEmbed(v, self.dim, name=f"item_{k}")(jnp.asarray(
+        tables["item"][k])) for k, v in self.item_fields]
     if self.text_dim:
-      text = nn.Dense(self.text_dim, name="item_text_proj")(
-          jnp.asarray(tables["item_text"]))
-      items = jnp.concatenate([items, text], -1)
+      parts.append(nn.Dense(self.text_dim, name="item_text_proj")(
+          jnp.asarray(tables["item_text"])))
+    if not parts:  # Ids alone (num_item_ids) would leave new items blank.
+      raise ValueError("the item vector needs a feature field or item text "
+                       "(data.item_fields is empty and no text_dim)")
+    items = jnp.concatenate(parts, -1)
     users = jnp.concatenate(
         [FieldEmbed(v, self.dim, name=f"user_{k}")(jnp.asarray(
             tables["user"][k])) for k, v in self.user_fields], -1)

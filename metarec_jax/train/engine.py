@@ -281,9 +281,15 @@ def train(method, runs: list, config, group_dir: str, *,
   scanned = (step.make_scanned_steps(method, config.clip_norm,
                                      config.batch_rows)
              if config.scan_steps > 1 else None)
-  compile_s = _compile(group, step_fn) if not group.finished else 0.0
+  compile_s = (_compile(group, step_fn)
+               if not group.finished and config.num_steps else 0.0)
   writers_ = [writers.MetricWriter(os.path.join(r.workdir, "tensorboard"))
               for r in runs]
+  if config.num_steps == 0 and not group.finished:
+    # No training (e.g. a transferred model, zero-shot): the runs are
+    # scored on validation as they start, which selects their init.
+    _validate(group, stopper, writers_, log_prefix)
+    group.finished = True
   progress = writers.Progress(config.num_steps, start)
   pending, t_side, t_loop = [], 0.0, time.time()
   while not group.finished:

@@ -138,8 +138,10 @@ def log_report(report: dict, run_dir: str) -> None:
 
 def initial_params(fresh, config, prep, run_dir: str, cache: dict):
   """fresh, or (config.init_from set) fresh with the source's leaves; the
-  source is loaded once per path (cache)."""
-  path = config.get("init_from") or ""
+  source is loaded once per path (cache). The path may say "{seed}": a
+  table's seed s then starts from the source table's seed s."""
+  # "{seed}" in the path names each seed's own source run (tables).
+  path = (config.get("init_from") or "").format(seed=config.seed)
   if not path:
     return fresh
   if path not in cache:
