@@ -258,6 +258,19 @@ def _boundary(group: Group, pending, ckpt, stopper, writers_, progress,
               group.meta(stopper))
 
 
+def _start(group: Group, step_fn, stopper, writers_, prefix: str) -> float:
+  """Compiles the step (seconds it took). With num_steps = 0 (e.g. a
+  transferred model used zero-shot) there is nothing to train: the runs are
+  scored on validation as they start, which selects their init."""
+  if group.finished:
+    return 0.0
+  if group.config.num_steps == 0:
+    _validate(group, stopper, writers_, prefix)
+    group.finished = True
+    return 0.0
+  return _compile(group, step_fn)
+
+
 def train(method, runs: list, config, group_dir: str, *,
           drop_diverged: bool = False, stop_on_mean: bool = True,
           log_prefix: str = "") -> Trained:
@@ -281,15 +294,9 @@ def train(method, runs: list, config, group_dir: str, *,
   scanned = (step.make_scanned_steps(method, config.clip_norm,
                                      config.batch_rows)
              if config.scan_steps > 1 else None)
-  compile_s = (_compile(group, step_fn)
-               if not group.finished and config.num_steps else 0.0)
   writers_ = [writers.MetricWriter(os.path.join(r.workdir, "tensorboard"))
               for r in runs]
-  if config.num_steps == 0 and not group.finished:
-    # No training (e.g. a transferred model, zero-shot): the runs are
-    # scored on validation as they start, which selects their init.
-    _validate(group, stopper, writers_, log_prefix)
-    group.finished = True
+  compile_s = _start(group, step_fn, stopper, writers_, log_prefix)
   progress = writers.Progress(config.num_steps, start)
   pending, t_side, t_loop = [], 0.0, time.time()
   while not group.finished:
