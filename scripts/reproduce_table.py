@@ -32,7 +32,7 @@ def main(argv):
   with workdir.claim(FLAGS.workdir, FLAGS.overwrite, finished=None,
                      outputs=OUTPUTS):
     table = coldstart.reproduce(FLAGS.config, FLAGS.workdir)
-  print(tables.markdown(table, FLAGS.config.data.name))
+  print(tables.render_markdown(table))
 
 
 if __name__ == "__main__":

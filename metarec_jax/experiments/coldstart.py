@@ -160,9 +160,10 @@ def write_table(workdir: str, out: dict, config) -> dict:
   table = tables.build_table(out["results"], out["floors"])
   tables.add_selection(table, out["validation"],
                        config.get("validation_k_shots", ()))
+  table["title"] = f"{title(config)}: {config.data.name}"
   io.write_json(os.path.join(workdir, "table.json"), table)
   io.write_text(os.path.join(workdir, "table.md"),
-                tables.markdown(table, f"{title(config)}: {config.data.name}"))
+                tables.render_markdown(table))
   return table
 
 
