@@ -18,7 +18,7 @@ def _group(results: dict, method: str, s: str, label: str, cols) -> list:
   cols = [c for c in cols if c in m]
   if not cols:
     return []
-  names = [tables.label(c) for c in cols]
+  names = [tables.column_label(c) for c in cols]
   w = max(10, max(len(n) for n in names) + 1)
   lines = [f"  {label:22s}" + "".join(f"{c:>{w}s}" for c in names)]
   cells = []

@@ -38,7 +38,7 @@ COUNTS = ("n_tasks",) + metrics.COUNTS
 LOWER_IS_BETTER = {"mae", "rmse"}
 
 
-def label(metric: str) -> str:
+def column_label(metric: str) -> str:
   """A column's heading: the metric less PREFIX and metrics.PESSIMISTIC."""
   return metric.removeprefix(PREFIX).removesuffix(metrics.PESSIMISTIC)
 
@@ -84,16 +84,15 @@ def ordered_rows(table: dict) -> list:
   """[(kind, name, {S: cells})] in table["row_order"] (tables built before
   it: methods as stored, then floors in floors.py's order); kind is
   "method" or "floor"."""
-  order = table.get("row_order") or (list(table["methods"])
-                                     + _floor_order(table["floors"]))
-  unknown = [n for n in order if n not in table["methods"]
-             and n not in table["floors"]]
+  methods, floor_rows = table["methods"], table.get("floors", {})
+  order = list(table.get("row_order") or (list(methods)
+                                          + _floor_order(floor_rows)))
+  unknown = [n for n in order if n not in methods and n not in floor_rows]
   if unknown:
     raise ValueError(f"row_order names rows the table lacks: {unknown}")
-  order += [n for n in list(table["methods"]) + list(table["floors"])
-            if n not in order]
-  return [("method", n, table["methods"][n]) if n in table["methods"]
-          else ("floor", n, table["floors"][n]) for n in order]
+  order += [n for n in list(methods) + list(floor_rows) if n not in order]
+  return [("method", n, methods[n]) if n in methods
+          else ("floor", n, floor_rows[n]) for n in order]
 
 
 def floor_best(table, s, metric) -> float | None:
@@ -170,7 +169,7 @@ def _block(rows, s: str, group, table: dict) -> list[str]:
   cols = [m for m in group if any(m in r[2][s] for r in rows)]
   if not cols:
     return []
-  lines = ["| | " + " | ".join(label(m) for m in cols) + " |",
+  lines = ["| | " + " | ".join(column_label(m) for m in cols) + " |",
            "|---|" + "---|" * len(cols)]
   best = {}
   for metric in cols:
