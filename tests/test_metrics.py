@@ -204,3 +204,20 @@ def test_corr_by_hand_and_who_it_leaves_out():
   # The random floor: 0 in expectation, over the same users.
   floor = metrics.compute_metrics(y, p, random_ranking=True)
   assert floor["corr"] == 0.0 and floor["n_tasks_constant_truth"] == 0
+
+
+def test_an_independent_reading_of_a_tied_predictions_csv_agrees(tmp_path):
+  import csv_checks  # The tests' own recomputation, written apart.
+  rng = np.random.default_rng(2)
+  y = rng.integers(1, 6, (30, 10)).astype(float)
+  y[0] = 3.0  # Constant truth: out of corr.
+  p = rng.integers(2, 5, (30, 10)).astype(float) / 2  # Ties everywhere.
+  p[1] = 2.5  # Constant prediction: corr 0.
+  path = tmp_path / "predictions_item_cold.csv"
+  path.write_text("user_id,item_id,rating,prediction\n" + "".join(
+      f"{u},{i},{y[u, i]:g},{p[u, i]:.6f}\n" for u in range(30)
+      for i in range(10)))
+  got = metrics.compute_metrics(y, p, threshold=4.0)
+  for k in metrics.PR_KS:
+    for key, value in csv_checks.recompute(path, 4.0, k).items():
+      assert got[key] == pytest.approx(value, abs=1e-12), key
