@@ -36,7 +36,7 @@ def main(argv):
     run = transfer.reproduce if FLAGS.config.get("source") else (
         coldstart.reproduce)
     table = run(FLAGS.config, FLAGS.workdir)
-  print(tables.markdown(table, FLAGS.config.data.name))
+  print(tables.render_markdown(table))
 
 
 if __name__ == "__main__":

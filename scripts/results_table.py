@@ -33,7 +33,9 @@ flags.mark_flags_as_required(["root"])
 def main(argv):
   del argv
   table = results_table.build(_ROOT.value, _ROWS.value, _REPLACE.value)
-  text = tables.markdown(table, _TITLE.value)
+  if _TITLE.value:
+    table["title"] = _TITLE.value
+  text = tables.render_markdown(table)
   out = _OUT.value or _ROOT.value[0]
   os.makedirs(out, exist_ok=True)
   io.write_json(os.path.join(out, "table.json"), table)

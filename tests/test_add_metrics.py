@@ -15,7 +15,10 @@ from metarec_jax.train import experiment
 import csv_checks
 from tiny_run import tiny_config, write_dataset
 
-NEW = metrics.PR_KEYS + ranking.KEYS + ("n_tasks_no_relevant",)
+# What a run scored before precision, recall, corr and catalogue ranking
+# lacks; it stored the pessimistic nDCG under the plain key.
+NEW = (metrics.PR_KEYS + metrics.PESSIMISTIC_KEYS + ranking.KEYS
+       + (metrics.CORR,) + metrics.COUNTS)
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +41,9 @@ def test_precision_recall_recompute_from_the_csvs(run):
   assert scored
   for s in scored:
     for k in metrics.PR_KS:
-      p, r = csv_checks.precision_recall(run / f"predictions_{s}.csv",
-                                         threshold, k)
-      assert saved["scenarios"][s][f"precision@{k}"] == pytest.approx(
-          p, abs=1e-6)
-      assert saved["scenarios"][s][f"recall@{k}"] == pytest.approx(
-          r, abs=1e-6)
+      want = csv_checks.recompute(run / f"predictions_{s}.csv", threshold, k)
+      for key, value in want.items():
+        assert saved["scenarios"][s][key] == pytest.approx(value, abs=1e-6)
     for key in ranking.KEYS:
       assert 0 <= saved["scenarios"][s][key] <= 1
   # Its seconds are in timing.json: results.json is the same bytes on rerun.
@@ -57,6 +57,8 @@ def _strip(results: dict) -> dict:
   out = json.loads(json.dumps(results))
   for cells in [out["scenarios"]] + list(out["floors"].values()):
     for m in cells.values():
+      for key in metrics.NDCG_KEYS:
+        m[key] = m[key + metrics.PESSIMISTIC]
       for key in NEW:
         m.pop(key)
   out.pop("relevance_threshold")
@@ -78,8 +80,31 @@ def test_an_upgraded_run_equals_a_fresh_one(run, tmp_path):
     assert json.dumps(up[key], sort_keys=True) == json.dumps(
         fresh[key], sort_keys=True), key
   assert set(up["floors"]) == set(floors.FLOORS)
+  assert "catalogue_s" not in up  # Seconds are not results.
   # A second pass leaves catalogue ranking as it is.
   assert add_metrics.upgrade(tmp_path)[0]["catalogue_s"] is None
+
+
+def test_an_older_protocols_catalogue_is_not_kept_beside_the_new(run,
+                                                                 tmp_path):
+  old = tmp_path / "r"
+  shutil.copytree(run, old)
+  fresh = json.loads((run / "results.json").read_text())
+  stale = _strip(fresh)
+  for cells in [stale["scenarios"]] + list(stale["floors"].values()):
+    for m in cells.values():
+      m.update({key: 0.5 for key in ranking.EXPECTED_KEYS})
+  (old / "results.json").write_text(json.dumps(stale))
+  add_metrics.upgrade(old, catalogue=False)
+  up = json.loads((old / "results.json").read_text())
+  for cells in [up["scenarios"]] + list(up["floors"].values()):
+    for m in cells.values():
+      assert not set(ranking.KEYS) & set(m)
+  # The query metrics are the fresh run's: nDCG now at its expectation.
+  s = next(s for s, m in fresh["scenarios"].items() if m["n_tasks"])
+  for key in metrics.NDCG_KEYS + metrics.PESSIMISTIC_KEYS + (metrics.CORR,):
+    assert json.dumps(up["scenarios"][s][key]) == json.dumps(
+        fresh["scenarios"][s][key]), key
 
 
 def test_a_csv_of_another_run_is_refused(run, tmp_path):

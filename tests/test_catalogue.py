@@ -1,17 +1,22 @@
 """Catalogue ranking of a method and the floors on a tiny dataset: the
-chunked, batched computation against a per-user brute force."""
+chunked, batched computation against a per-user brute force, with each
+user's known items (pool ratings, support) left out of the candidates."""
+
+import dataclasses
 
 import jax
 import numpy as np
 import pytest
 
 from metarec_jax.data import batching, pipeline
+from metarec_jax.data.sources import Ratings
 from metarec_jax.evaluation import catalogue, predict
 from metarec_jax.meta import base, registry
 from tiny_run import tiny_config, write_dataset
 
 THRESHOLD = 4.0
 SCENARIO = "user_cold"  # The tiny data's one test scenario with tasks.
+D = lambda rank: 1 / np.log2(rank + 1)  # Discount of a 1-based rank.
 
 
 @pytest.fixture(scope="module")
@@ -25,28 +30,69 @@ def tiny(tmp_path_factory):
   return config, prep, method, params
 
 
-def _brute_force(scores_of, prep, tasks) -> dict:
-  """Means over users of recall@10/20, nDCG@10, from a Python sort of each
-  user's candidates by (-score, positive)."""
+def _candidates(prep, tasks, i, history) -> set:
+  """The pool less the user's support and history, its query kept."""
   items = set(catalogue.pool(prep, SCENARIO).tolist())
-  vals = {"catalogue_recall@10": [], "catalogue_recall@20": [],
-          "catalogue_ndcg@10": []}
+  known = set(tasks.support_items[i].tolist()) | history.get(i, set())
+  return (items - known) | set(tasks.query_items[i].tolist())
+
+
+def _brute_force(scores_of, prep, tasks, history=None) -> dict:
+  """Means over users of recall@10/20, nDCG@10: pessimistic from a Python
+  sort by (-score, positive); expected from each positive's chance to land
+  on each rank of its tie group (a items above it, g tied with it)."""
+  history = history or {}
+  vals = {}
   for i in range(len(tasks)):
     pos = set(tasks.query_items[i][tasks.query_ratings[i] >= THRESHOLD]
               .tolist())
     if not pos:
       continue
     score = scores_of(i)
-    cands = items - set(tasks.support_items[i].tolist())
+    cands = _candidates(prep, tasks, i, history)
     ranked = sorted(cands, key=lambda c: (-score[c], c in pos))
     hits = [c in pos for c in ranked]
-    vals["catalogue_recall@10"].append(sum(hits[:10]) / len(pos))
-    vals["catalogue_recall@20"].append(sum(hits[:20]) / len(pos))
-    dcg = sum(1 / np.log2(r + 2) for r, h in enumerate(hits[:10]) if h)
-    idcg = sum(1 / np.log2(r + 2) for r in range(min(10, len(pos))))
-    vals["catalogue_ndcg@10"].append(dcg / idcg)
-  assert vals["catalogue_recall@10"]
+    idcg = sum(D(r + 1) for r in range(min(10, len(pos))))
+    add = lambda key, v: vals.setdefault(key, []).append(v)
+    for k in (10, 20):
+      add(f"catalogue_recall@{k}_pessimistic", sum(hits[:k]) / len(pos))
+    add("catalogue_ndcg@10_pessimistic",
+        sum(D(r + 1) for r, h in enumerate(hits[:10]) if h) / idcg)
+    chance = {10: 0.0, 20: 0.0}
+    disc = 0.0
+    for c in pos:
+      a = sum(score[x] > score[c] for x in cands)
+      g = sum(score[x] == score[c] for x in cands)
+      for k in chance:
+        chance[k] += min(max(k - a, 0), g) / g
+      disc += sum(D(r + 1) for r in range(a, min(a + g, 10))) / g
+    for k in chance:
+      add(f"catalogue_recall@{k}", chance[k] / len(pos))
+    add("catalogue_ndcg@10", disc / idcg)
+  assert vals
   return {k: float(np.mean(v)) for k, v in vals.items()}
+
+
+def _with_history(prep, tasks, score_of, users=3):
+  """prep whose pool also holds, for each of the first test users, a rating
+  of the candidate it scores highest (not one of its query items); and
+  {task: those items}."""
+  items = catalogue.pool(prep, SCENARIO)
+  added, rows = {}, ([], [], [])
+  for i in range(users):
+    score = score_of(i)
+    free = [c for c in items if c not in set(tasks.query_items[i].tolist())
+            and c not in set(tasks.support_items[i].tolist())]
+    top = max(free, key=lambda c: score[c])
+    added[i] = {int(top)}
+    rows[0].append(prep.users.ids[tasks.users[i]])
+    rows[1].append(prep.items.ids[top])
+    rows[2].append(5.0)
+  pool = prep.split.pool
+  pool = Ratings(np.r_[pool.user, rows[0]], np.r_[pool.item, rows[1]],
+                 np.r_[pool.rating, rows[2]].astype(np.float32))
+  split = dataclasses.replace(prep.split, pool=pool)
+  return dataclasses.replace(prep, split=split), added
 
 
 def test_method_matches_a_per_user_brute_force(tiny):
@@ -64,9 +110,11 @@ def test_method_matches_a_per_user_brute_force(tiny):
                   query_mask=np.ones(every.shape, np.float32))
     return predict.predict_batch(method, params, prep.tables, b, hparams)[0]
 
-  want = _brute_force(scores_of, prep, tasks)
+  # New users have no pool ratings: give three of them their top item.
+  hist_prep, history = _with_history(prep, tasks, scores_of)
+  want = _brute_force(scores_of, prep, tasks, history)
   # Several item chunks (the pool is ~50 items) and a padded user batch.
-  got = catalogue.method_metrics(method, params, prep, tasks, SCENARIO,
+  got = catalogue.method_metrics(method, params, hist_prep, tasks, SCENARIO,
                                  hparams, config.data.buckets, THRESHOLD,
                                  users_per_batch=4, item_chunk=16)
   for key, value in want.items():
@@ -77,25 +125,59 @@ def test_method_matches_a_per_user_brute_force(tiny):
 def test_floors_match_brute_force_and_random_is_its_expectation(tiny):
   _, prep, _, _ = tiny
   tasks = prep.test_tasks(SCENARIO)
-  got = catalogue.floor_metrics(prep, tasks, SCENARIO, THRESHOLD, seed=0)
   item_mean = prep.floor_stats.item_mean
-  want = _brute_force(lambda i: item_mean, prep, tasks)
+  hist_prep, history = _with_history(prep, tasks, lambda i: item_mean)
+  got = catalogue.floor_metrics(hist_prep, tasks, SCENARIO, THRESHOLD, seed=0)
+  want = _brute_force(lambda i: item_mean, prep, tasks, history)
   for key, value in want.items():
     assert got["item_mean"][key] == pytest.approx(value, abs=1e-9), key
-  # A constant ranks every positive after every other candidate.
-  items = catalogue.pool(prep, SCENARIO)
+  # The history matters: the same ranking without it scores otherwise.
+  plain = _brute_force(lambda i: item_mean, prep, tasks)
+  assert any(abs(plain[k] - want[k]) > 1e-6 for k in want)
+  # A constant ranks like a random order of the same candidates (all
+  # tied), and at worst puts every positive after every other candidate.
+  cands = [len(_candidates(prep, tasks, i, history)) for i in range(len(tasks))
+           if (tasks.query_ratings[i] >= THRESHOLD).any()]
+  rand = np.mean([10 / c for c in cands])
+  assert got["random"]["catalogue_recall@10"] == pytest.approx(rand)
+  assert got["global_mean"]["catalogue_recall@10"] == pytest.approx(rand)
   worst = []
   for i in range(len(tasks)):
     p = int((tasks.query_ratings[i] >= THRESHOLD).sum())
-    c = len(set(items.tolist()) - set(tasks.support_items[i].tolist()))
+    c = len(_candidates(prep, tasks, i, history))
     if p:
       worst.append(min(p, max(0, 10 - (c - p))) / p)
-  assert got["global_mean"]["catalogue_recall@10"] == pytest.approx(
-      np.mean(worst))
+  assert got["global_mean"]["catalogue_recall@10_pessimistic"] == (
+      pytest.approx(np.mean(worst)))
   assert got["user_mean"] == got["global_mean"]
-  # Random: recall@k = k / (candidates) per user, averaged.
-  rand = [10 / len(set(items.tolist()) - set(tasks.support_items[i].tolist()))
-          for i in range(len(tasks))
-          if (tasks.query_ratings[i] >= THRESHOLD).any()]
-  assert got["random"]["catalogue_recall@10"] == pytest.approx(
-      np.mean(rand))
+  # The random floor has no ties: its bound is its expectation.
+  assert got["random"]["catalogue_recall@10_pessimistic"] == (
+      got["random"]["catalogue_recall@10"])
+
+
+def test_known_items_leave_the_candidates_but_query_items_stay(tiny):
+  _, prep, _, _ = tiny
+  tasks = prep.test_tasks(SCENARIO)
+  items = catalogue.pool(prep, SCENARIO)
+  query = tasks.query_items[0]
+  other = next(c for c in items if c not in set(query.tolist())
+               and c not in set(tasks.support_items[0].tolist()))
+  # A history holding an unrated pool item and one of the query items.
+  known = {int(tasks.users[0]): np.array([other, query[0]])}
+  excluded, positive = catalogue.user_masks(tasks, [0], items,
+                                            len(prep.items), THRESHOLD, known)
+  where = {int(c): j for j, c in enumerate(items)}
+  assert excluded[0, where[int(other)]]
+  assert not excluded[0, [where[int(q)] for q in query]].any()
+  assert excluded[0, [where[int(s)] for s in tasks.support_items[0]
+                      if int(s) in where]].all()
+  assert excluded[0].sum() == 1 + len(set(tasks.support_items[0].tolist())
+                                      & set(where) - set(query.tolist()))
+  assert positive[0].sum() == (tasks.query_ratings[0] >= THRESHOLD).sum()
+  # history() reads the pool: a user_cold user has none, a pool user some.
+  hist = catalogue.history(prep)
+  assert int(tasks.users[0]) not in hist
+  pool_user = prep.users.index(prep.split.pool.user[:1])[0]
+  want = prep.items.index(prep.split.pool.item[
+      prep.split.pool.user == prep.split.pool.user[0]])
+  assert sorted(hist[int(pool_user)].tolist()) == sorted(want.tolist())

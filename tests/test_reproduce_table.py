@@ -47,13 +47,14 @@ def test_table_files_are_recomputable_from_the_run_files(tmp_path):
         np.testing.assert_allclose(
             _mae_from_csv(run / f"predictions_{s}.csv"), per_seed[-1],
             atol=2e-6)
-        # So are precision and recall (relevant: rating >= the threshold).
+        # So are the ranking metrics under both tie rules, and corr
+        # (relevant: rating >= the threshold).
         res_s = res["scenarios"][s]
         for k in metrics.PR_KS:
-          p, r = csv_checks.precision_recall(
+          want = csv_checks.recompute(
               run / f"predictions_{s}.csv", res["relevance_threshold"], k)
-          assert abs(res_s[f"precision@{k}"] - p) < 1e-6, (name, s, k)
-          assert abs(res_s[f"recall@{k}"] - r) < 1e-6, (name, s, k)
+          for key, value in want.items():
+            assert abs(res_s[key] - value) < 1e-6, (name, s, key)
       np.testing.assert_allclose(cell["seeds"], per_seed, atol=1e-6)
       np.testing.assert_allclose(cell["mean"], np.mean(per_seed), atol=1e-6)
   # Floors are the same for every method: computed once per seed and split.

@@ -1,6 +1,9 @@
 """table.json aggregation and the marks in table.md, by hand."""
 
+import json
+
 import numpy as np
+import pytest
 
 from configs.tables import coldstart as table_config
 from metarec_jax.evaluation import floors
@@ -100,8 +103,8 @@ def test_ranking_metrics_get_their_own_blocks_and_marks():
   assert table["methods"]["good"]["warm"]["n_tasks_no_relevant"]["mean"] == 2
   md = tables.markdown(table)
   block = md.split("### warm: precision and recall in the query")[1]
-  assert block.startswith(" (left out of recall, no relevant query item: 2 "
-                          "of 10 users, mean over seeds)")
+  assert block.startswith(" (left out of precision and recall, no relevant "
+                          "query item: 2 of 10 users, mean over seeds)")
   head, _, good, old_line = block.splitlines()[2:6]
   assert head == ("| | precision@1 | precision@3 | precision@5 | recall@1 | "
                   "recall@3 | recall@5 |")
@@ -113,3 +116,58 @@ def test_ranking_metrics_get_their_own_blocks_and_marks():
   # 0.03 beats the item floors (0.01) but not random (0.05): marked.
   assert cat[4].split("|")[2].strip() == "0.0300 ± 0.0000 !"
   assert "| _random_ (floor) | **0.0500 ± 0.0000** |" in "\n".join(cat)
+
+
+def _full(mae, ndcg3, corr, pess):
+  """_ranked's metrics plus corr, the pessimistic bounds and counts."""
+  m = _ranked(mae, 0.6, 0.02)
+  m.update({"ndcg@3": ndcg3, "corr": corr, "n_tasks_constant_truth": 1})
+  m.update({k: pess for k in tables.STORED if k.endswith("_pessimistic")})
+  return m
+
+
+def test_corr_and_the_pessimistic_bound_are_shown_and_stored():
+  fl = {f: {s: _full(0.75, 0.85, 0.1, 0.5) for s in scenarios.SCENARIOS}
+        for f in floors.FLOORS}
+  row = [{s: _full(0.7, 0.9, 0.3, 0.4) for s in scenarios.SCENARIOS}] * 2
+  table = tables.build_table({"m": row}, [fl] * 2)
+  cell = table["methods"]["m"]["warm"]
+  # Every bound is in table.json, the columns show two of them.
+  assert cell["catalogue_recall@20_pessimistic"]["mean"] == 0.4
+  assert cell["n_tasks_constant_truth"]["mean"] == 1
+  md = tables.markdown(table).split("## user_cold")[0]
+  head = next(l for l in md.splitlines() if l.startswith("| | mae"))
+  assert head == "| | mae | rmse | ndcg@1 | ndcg@3 | ndcg@5 | corr |"
+  line = next(l for l in md.splitlines() if l.startswith("| m |"))
+  assert line.split("|")[7].strip() == "**0.3000 ± 0.0000**"  # corr.
+  assert "left out (all query ratings equal): 1 of 10" in md
+  bound = md.split("### warm: lower bound, ties broken pessimistically")[1]
+  lines = bound.splitlines()
+  assert lines[2] == "| | ndcg@3 | precision@3 |"
+  # The method's bound (0.4) is compared with the floors' bounds (0.5).
+  assert lines[4] == "| m | 0.4000 ± 0.0000 ! | 0.4000 ± 0.0000 ! |"
+
+
+def test_table_json_alone_renders_the_same_markdown_in_row_order():
+  fl = {f: {s: _metrics(0.75, 0.85) for s in scenarios.SCENARIOS}
+        for f in floors.FLOORS}
+  row = [{s: _metrics(0.7, 0.9) for s in scenarios.SCENARIOS}] * 2
+  # Config order, not alphabetical: a JSON file sorts its keys.
+  table = tables.build_table({"zeta": row, "alpha": row}, [fl] * 2)
+  table["title"] = "Cold-start table: tiny"
+  assert table["row_order"] == ["zeta", "alpha", *floors.FLOORS]
+  md = tables.render_markdown(table)
+  read = json.loads(json.dumps(table, sort_keys=True))
+  assert list(read["methods"]) == ["alpha", "zeta"]
+  assert tables.render_markdown(read) == md
+  assert md.startswith("# Cold-start table: tiny\n")
+  labels = [l.split("|")[1].strip() for l in md.split("## user_cold")[0]
+            .splitlines() if l.startswith("| ") and "---" not in l][1:]
+  assert labels == ["zeta", "alpha"] + [f"_{f}_ (floor)"
+                                        for f in floors.FLOORS]
+  read["row_order"] = ["nobody"]
+  with pytest.raises(ValueError, match="row_order names rows the table "
+                     "lacks: \\['nobody'\\]"):
+    tables.render_markdown(read)
+  with pytest.raises(ValueError, match="name both a method and a floor"):
+    tables.build_table({"random": row}, [fl] * 2)

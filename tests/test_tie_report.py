@@ -45,7 +45,8 @@ def test_report_known_values(tmp_path):
   assert const["random_ties"]["mean"] == pytest.approx(
       metrics.expected_random_ndcg(RATINGS, 3).mean(), abs=1e-6)
   assert const["pessimistic"]["mean"] == pytest.approx(
-      metrics.ndcg_at_k(RATINGS, np.zeros_like(RATINGS), 3).mean(), abs=1e-6)
+      metrics.ndcg_at_k(RATINGS, np.zeros_like(RATINGS), 3, "pessimistic"
+                        ).mean(), abs=1e-6)
   assert const["pessimistic"]["mean"] < const["random_ties"]["mean"]
   assert const["tie_dependent"]["mean"] == 1.0
   exact = rep["rows"]["exact"]["item_cold"]

@@ -2,15 +2,18 @@
 
 A deployed recommender ranks the whole catalogue, not a 10-item query set.
 Candidates of a user: the scenario's item pool (existing items for warm and
-user_cold, new items for item_cold and user_item_cold) minus the user's
-support items; positives: the user's relevant query items (ranking.py has
-the metrics). Scores come from predict.predict_batch, the one prediction
-path of evaluation and serving, on batches whose support is the task's and
-whose query is a chunk of candidates: users_per_batch x item_chunk scores
-per call, so memory stays bounded on a large catalogue, and every chunk is
-padded to one width, so a scenario compiles once. Candidates are ranked by
-the raw prediction, as serving ranks them: clipping to the rating range
-would tie every item predicted above the top rating.
+user_cold, new items for item_cold and user_item_cold) minus the items the
+user already rated (their meta-training pool ratings and their support), as
+full-sort evaluation masks a user's history; the query items always stay
+candidates. Positives: the user's relevant query items (ranking.py has the
+metrics). Scores come from predict.predict_batch, the one prediction path of
+evaluation and serving, on batches whose support is the task's and whose
+query is a chunk of candidates: each batch of users_per_batch users adapts
+once, then scores item_chunk candidates per call, so memory stays bounded on
+a large catalogue, and every chunk is padded to one width, so a scenario
+compiles once. Candidates are ranked by the raw prediction, as serving ranks
+them: clipping to the rating range would tie every item predicted above the
+top rating.
 """
 
 import dataclasses
@@ -39,21 +42,43 @@ def pool(prep, scenario: str) -> np.ndarray:
   return np.sort(prep.items.index(ids)).astype(np.int32)
 
 
+def history(prep) -> dict:
+  """{dense user index: item indices [n]} of every user's meta-training
+  pool ratings (validation users included: their pool ratings are history
+  too, and they are test users of warm and item_cold)."""
+  pool = prep.split.pool
+  if not len(pool):
+    return {}
+  users = prep.users.index(pool.user)
+  items = prep.items.index(pool.item)
+  order = np.argsort(users, kind="stable")
+  users, items = users[order], items[order]
+  starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+  return dict(zip(users[starts].tolist(), np.split(items, starts[1:])))
+
+
 def user_masks(tasks: TaskSet, index, items: np.ndarray, num_items: int,
-               threshold: float) -> tuple[np.ndarray, np.ndarray]:
-  """(excluded, positive), bool [len(index), C]: a task's support items
-  leave its candidates; its query items rated >= threshold are positives."""
+               threshold: float, known: dict | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+  """(excluded, positive), bool [len(index), C]: a task's known items (its
+  user's pool ratings, from history(), and its support) leave its
+  candidates, except its query items; its query items rated >= threshold
+  are positives."""
+  known = {} if known is None else known
   position = np.full(num_items, -1, np.int64)
   position[items] = np.arange(len(items))
   excluded = np.zeros((len(index), len(items)), bool)
   positive = np.zeros((len(index), len(items)), bool)
+  none = np.zeros(0, np.int64)
   for row, i in enumerate(index):
-    s = position[tasks.support_items[i]]
+    s = position[np.concatenate([tasks.support_items[i], known.get(
+        int(tasks.users[i]), none)]).astype(np.int64)]
     excluded[row, s[s >= 0]] = True
-    q = position[tasks.query_items[i][tasks.query_ratings[i] >= threshold]]
+    q = position[tasks.query_items[i]]
     if (q < 0).any():
       raise ValueError("a query item outside the scenario's item pool")
-    positive[row, q] = True
+    excluded[row, q] = False
+    positive[row, q[tasks.query_ratings[i] >= threshold]] = True
   return excluded, positive
 
 
@@ -88,7 +113,7 @@ def method_metrics(method, params, prep, tasks: TaskSet, scenario: str,
                    users_per_batch: int = USERS_PER_BATCH,
                    item_chunk: int = ITEM_CHUNK) -> dict:
   """{catalogue metric: mean over users} of one method in one scenario."""
-  items = pool(prep, scenario)
+  items, known = pool(prep, scenario), history(prep)
   values, done = [], 0
   progress, logged = writers.Progress(len(tasks)), time.time()
   for size, idx in batching.plan_batches(tasks, users_per_batch, buckets):
@@ -96,7 +121,7 @@ def method_metrics(method, params, prep, tasks: TaskSet, scenario: str,
     scores = method_scores(method, params, prep.tables, hparams, batch,
                            len(idx), items, item_chunk)
     excluded, positive = user_masks(tasks, idx, items, len(prep.items),
-                                    threshold)
+                                    threshold, known)
     values.append(ranking.per_user(np.where(excluded, -np.inf, scores),
                                    positive))
     done += len(idx)
@@ -110,13 +135,14 @@ def method_metrics(method, params, prep, tasks: TaskSet, scenario: str,
 def floor_metrics(prep, tasks: TaskSet, scenario: str, threshold: float,
                   seed: int) -> dict:
   """{floor: {catalogue metric}}: each floor's predictions of the pool
-  items rank them (random: the exact expectation)."""
-  items = pool(prep, scenario)
+  items rank the same candidates as the methods' (random: the exact
+  expectation over them)."""
+  items, known = pool(prep, scenario), history(prep)
   values = {f: [] for f in floors.FLOORS}
   for start in range(0, len(tasks), FLOOR_USERS):
     idx = np.arange(start, min(start + FLOOR_USERS, len(tasks)))
     excluded, positive = user_masks(tasks, idx, items, len(prep.items),
-                                    threshold)
+                                    threshold, known)
     # The users' tasks with every pool item as the query.
     sub = dataclasses.replace(
         tasks.subset(idx),

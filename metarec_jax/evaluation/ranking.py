@@ -2,21 +2,27 @@
 
 A user's candidates are ranked by score; positives are the user's relevant
 query items. Inputs are a score matrix over a scenario's item pool, scores
-[T, C] with -inf where an item is not a candidate for that user (their
-support items), and positive bool [T, C]. Ties are pessimistic: among equal
-scores the positives rank after the non-positives, so a constant scorer gets
-the worst case. recall@k = positives in the top k / positives; nDCG@k with
-binary gain divides the DCG of the positives' ranks by the DCG of all
-positives ranked first. A user without a positive has no value (NaN) and is
-left out of the means.
+[T, C] with -inf where an item is not a candidate for that user (an item
+the user already rated), and positive bool [T, C]. Ties count at their
+expectation over random orders of the tied items (ties.py), so a constant
+scorer gets exactly the random floor; the pessimistic order (positives after
+the non-positives scored the same) is the bound reported under the same key
+with metrics.PESSIMISTIC appended. recall@k = positives in the top k /
+positives; nDCG@k with binary gain divides the DCG of the positives' ranks
+by the DCG of all positives ranked first. A user without a positive has no
+value (NaN) and is left out of the means.
 """
 
 import numpy as np
 
+from metarec_jax.evaluation import metrics, ties
+
 RECALL_KS = (10, 20)
 NDCG_KS = (10,)
-KEYS = (tuple(f"catalogue_recall@{k}" for k in RECALL_KS)
-        + tuple(f"catalogue_ndcg@{k}" for k in NDCG_KS))
+EXPECTED_KEYS = (tuple(f"catalogue_recall@{k}" for k in RECALL_KS)
+                 + tuple(f"catalogue_ndcg@{k}" for k in NDCG_KS))
+PESSIMISTIC_KEYS = tuple(k + metrics.PESSIMISTIC for k in EXPECTED_KEYS)
+KEYS = EXPECTED_KEYS + PESSIMISTIC_KEYS
 
 
 def _discounts(n: int) -> np.ndarray:
@@ -29,36 +35,39 @@ def _ideal_dcg(n_positive: np.ndarray, k: int) -> np.ndarray:
   return cum[np.minimum(n_positive, k)]
 
 
+def _from_top(top: np.ndarray, n_pos: np.ndarray, suffix: str) -> dict:
+  """The KEYS ending in suffix from the (expected) positives at the top
+  positions, top [T, <= max k]."""
+  has = n_pos > 0
+  out = {}
+  for k in RECALL_KS:
+    hits = top[:, :k].sum(-1)
+    out[f"catalogue_recall@{k}{suffix}"] = np.where(
+        has, hits / np.maximum(n_pos, 1), np.nan)
+  for k in NDCG_KS:
+    dcg = (top[:, :k] * _discounts(top[:, :k].shape[1])).sum(-1)
+    idcg = _ideal_dcg(n_pos, k)
+    out[f"catalogue_ndcg@{k}{suffix}"] = np.where(
+        has, dcg / np.where(has, idcg, 1.0), np.nan)
+  return out
+
+
 def per_user(scores: np.ndarray, positive: np.ndarray) -> dict:
   """{key: [T]} for every key of KEYS; NaN for a user without a positive."""
   positive = np.asarray(positive, bool)
   kmax = max(RECALL_KS + NDCG_KS)
-  # lexsort sorts by the last key first: score descending, then positives
-  # after non-positives (the pessimistic tie rule). -inf scores sort last.
-  order = np.lexsort((positive.astype(np.int8),
-                      -np.asarray(scores, np.float64)), axis=-1)[:, :kmax]
-  ranked = np.take_along_axis(positive, order, axis=-1)
   n_pos = positive.sum(-1)
-  has = n_pos > 0
-  out = {}
-  for k in RECALL_KS:
-    hits = ranked[:, :k].sum(-1)
-    out[f"catalogue_recall@{k}"] = np.where(has, hits / np.maximum(n_pos, 1),
-                                            np.nan)
-  for k in NDCG_KS:
-    top = ranked[:, :k]
-    dcg = (top * _discounts(top.shape[1])).sum(-1)
-    idcg = _ideal_dcg(n_pos, k)
-    out[f"catalogue_ndcg@{k}"] = np.where(has, dcg / np.where(has, idcg, 1.0),
-                                          np.nan)
-  return out
+  return {**_from_top(ties.expected_top(positive, scores, kmax), n_pos, ""),
+          **_from_top(ties.pessimistic_top(positive, scores, kmax), n_pos,
+                      metrics.PESSIMISTIC)}
 
 
 def expected_random(n_candidates: np.ndarray, n_positive: np.ndarray
                     ) -> dict:
   """per_user's values in exact expectation over uniformly random rankings
   of each user's n_candidates items, n_positive of them positive: each of
-  the top min(k, C) positions holds a positive with probability P / C."""
+  the top min(k, C) positions holds a positive with probability P / C. A
+  random ranking has no ties: the pessimistic keys get the same values."""
   c = np.asarray(n_candidates, np.float64)
   p = np.asarray(n_positive, np.int64)
   has = p > 0
@@ -74,7 +83,7 @@ def expected_random(n_candidates: np.ndarray, n_positive: np.ndarray
     idcg = _ideal_dcg(p, k)
     out[f"catalogue_ndcg@{k}"] = np.where(has, edcg / np.where(has, idcg, 1.0),
                                           np.nan)
-  return out
+  return {**out, **{k + metrics.PESSIMISTIC: v for k, v in out.items()}}
 
 
 def summarise(per_user_values: list) -> dict:

@@ -1,16 +1,23 @@
-"""Finished runs upgraded in place with the metrics added after they ran.
+"""Finished runs upgraded in place to the current protocol's metrics.
 
 For each run folder (results.json, predictions_<scenario>.csv, params/),
 without retraining anything:
-  - precision@k and recall@k are recomputed from the predictions CSVs, after
-    checking that the CSV gives the stored MAE, RMSE and nDCG (the file
-    belongs to the run) and holds the query ratings of the run's tasks;
+  - the query ranking metrics (nDCG, precision, recall, each with its
+    pessimistic bound), corr and the counts are recomputed from the
+    predictions CSVs, after checking that the CSV gives the stored MAE, RMSE
+    and nDCG (the file belongs to the run) and holds the query ratings of
+    the run's tasks; a run scored before ties counted at their expectation
+    stored the pessimistic nDCG, and is checked against that;
   - catalogue ranking is computed from the run's saved parameters, through
     the function a fresh run's evaluation uses (evaluate.catalogue_metrics);
+    without it, catalogue values of an older protocol are removed rather
+    than left beside the new metrics;
   - the floors get the same metrics, computed once per data and seed (every
     row of a seed shares them, as a table requires), after checking that
     their stored values are reproduced.
-results.json is rewritten atomically; its other contents are kept.
+results.json is rewritten atomically; its other contents are kept, except a
+catalogue_s older upgrades stored there (seconds are not results: the
+catalogue's seconds are returned and logged).
 """
 
 import json
@@ -32,7 +39,8 @@ from metarec_jax.train import checkpoints
 # to 6 decimals.
 CHECKED = metrics.METRIC_KEYS
 TOLERANCE = 2e-6
-NEW_KEYS = metrics.PR_KEYS + ("n_tasks_no_relevant",)
+NEW_KEYS = (metrics.NDCG_KEYS + metrics.PR_KEYS + metrics.PESSIMISTIC_KEYS
+            + (metrics.CORR,) + metrics.COUNTS)
 
 
 def find_runs(root) -> list[pathlib.Path]:
@@ -49,9 +57,14 @@ def find_runs(root) -> list[pathlib.Path]:
 
 
 def _check(where: str, stored: dict, fresh: dict) -> None:
+  # Runs scored before the pessimistic bound had its own key stored the
+  # pessimistic nDCG under the plain key.
+  old = metrics.NDCG_KEYS[0] + metrics.PESSIMISTIC not in stored
   for key in CHECKED:
-    if abs(stored[key] - fresh[key]) > TOLERANCE:
-      raise DataError(f"{where}: {key} recomputes to {fresh[key]:.6f}, "
+    want = (fresh[key + metrics.PESSIMISTIC]
+            if old and key in metrics.NDCG_KEYS else fresh[key])
+    if abs(stored[key] - want) > TOLERANCE:
+      raise DataError(f"{where}: {key} recomputes to {want:.6f}, "
                       f"stored {stored[key]:.6f}: not this run's data")
 
 
@@ -89,6 +102,14 @@ def _has_catalogue(results: dict) -> bool:
              for k in ranking.KEYS)
 
 
+def _drop_catalogue(results: dict) -> None:
+  """Removes every catalogue value (an older protocol's, in every cell)."""
+  for cells in [results["scenarios"]] + list(results["floors"].values()):
+    for m in cells.values():
+      for key in ranking.KEYS:
+        m.pop(key, None)
+
+
 def upgrade_run(run_dir, prep, catalogue: bool = True, force: bool = False,
                 cache: dict | None = None) -> dict:
   """Adds the new metrics to one run's results.json; returns {"run",
@@ -118,8 +139,12 @@ def upgrade_run(run_dir, prep, catalogue: bool = True, force: bool = False,
     params = checkpoints.restore_for(str(run_dir), method, prep.tables)
     cat = evaluate.catalogue_metrics(prep, method, params,
                                      base.hparams(config), config)
+    # Seconds are not results (evaluate.write_run): returned, not stored.
+    seconds = cat.pop("catalogue_s")["total"]
     evaluate.merge(results, cat)
-    seconds = cat["catalogue_s"]["total"]
+  elif not _has_catalogue(results):
+    _drop_catalogue(results)
+  results.pop("catalogue_s", None)
   io.write_json(str(path), io.round_floats(results))
   return {"run": str(run_dir), "catalogue_s": seconds}
 

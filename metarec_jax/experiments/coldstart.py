@@ -222,7 +222,7 @@ def _row_results(config, name, preps, seeds, workdir, rows, out) -> None:
 
 def title(config) -> str:
   if config.get("source"):
-    return f"Transfer table: {config.source.data.name} ->"
+    return f"Transfer table (from {config.source.data.name})"
   return ("Item warm-up table" if config.data.get("task_axis") == "item"
           else "Cold-start table")
 
@@ -235,9 +235,10 @@ def write_table(workdir: str, out: dict, config) -> dict:
     table["grid_chosen"] = {m: p for m, p in out["grid"].items() if any(p)}
   if config.get("seed_base"):
     table["residual_base"] = config.seed_base.to_dict()
+  table["title"] = f"{title(config)}: {config.data.name}"
   io.write_json(os.path.join(workdir, "table.json"), table)
   io.write_text(os.path.join(workdir, "table.md"),
-                tables.markdown(table, f"{title(config)}: {config.data.name}"))
+                tables.render_markdown(table))
   return table
 
 

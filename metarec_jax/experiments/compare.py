@@ -3,8 +3,9 @@
 A cell is a (row, scenario, metric) mean; it changed when the two differ by
 more than 1e-6 (the means are rounded to 6 decimals). Rows are methods and
 floors alike; a metric only one of the tables has (a table older than the
-metric) is not compared. "max_ndcg" is the largest change of any ranking
-metric (nDCG, precision, recall, catalogue).
+metric) is not compared. "max_ndcg" is the largest change of any other
+column of tables.METRICS (nDCG, corr, precision, recall, catalogue, the
+pessimistic bounds).
 """
 
 from metarec_jax.experiments import tables

@@ -3,7 +3,7 @@
 from metarec_jax.experiments import tables
 
 # Short names of the groups of tables.GROUPS, in a line's first column.
-GROUP_LABELS = ("", "query P/R", "catalogue")
+GROUP_LABELS = ("", "query P/R", "catalogue", "ties pessimistic")
 COLUMNS = tables.GROUPS[0][1]
 
 
@@ -18,7 +18,7 @@ def _group(results: dict, method: str, s: str, label: str, cols) -> list:
   cols = [c for c in cols if c in m]
   if not cols:
     return []
-  names = [c.removeprefix(tables.PREFIX) for c in cols]
+  names = [tables.column_label(c) for c in cols]
   w = max(10, max(len(n) for n in names) + 1)
   lines = [f"  {label:22s}" + "".join(f"{c:>{w}s}" for c in names)]
   cells = []
@@ -48,6 +48,8 @@ def results_table(results: dict, method: str) -> str:
     for label, (_, cols) in zip(GROUP_LABELS, tables.GROUPS):
       lines += _group(results, method, s, label, cols)
   lines.append("'!' = does not beat the best floor in that column "
-               "(random excluded for MAE/RMSE); precision/recall (P/R) and "
-               "catalogue ranking: higher is better.")
+               "(random excluded for MAE/RMSE); ranking metrics, corr, "
+               "precision/recall (P/R) and catalogue ranking: higher is "
+               "better, ties at their expectation; 'ties pessimistic': the "
+               "lower bound.")
   return "\n".join(lines)

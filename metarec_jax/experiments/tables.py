@@ -1,11 +1,13 @@
 """Seeded results -> table.json and table.md (mean ± std over seeds).
 
 table.json: {"methods": {M: {S: {metric: {"mean", "std", "seeds": [...]}}}},
-"floors": {F: {...}}}. In table.md the best mean of each column (methods and
-floors) is bold, and a method whose mean does not beat the best floor of that
-column carries '!'. std is the sample standard deviation (ddof=1). Each
-scenario has one table per group of GROUPS, so no table is too wide to read;
-a metric the runs lack (runs older than it) is left out.
+"floors": {F: {...}}, "row_order": [methods in config order, then floors in
+floors.py order], "title": ...}: render_markdown rebuilds table.md from it
+alone. In table.md the best mean of each column (methods and floors) is
+bold, and a method whose mean does not beat the best floor of that column
+carries '!'. std is the sample standard deviation (ddof=1). Each scenario
+has one table per group of GROUPS, so no table is too wide to read; a metric
+the runs lack (runs older than it) is left out.
 """
 
 import numpy as np
@@ -13,20 +15,32 @@ import numpy as np
 from metarec_jax.data import item_world, scenarios
 from metarec_jax.evaluation import floors, metrics, ranking
 
+PESSIMISTIC_GROUP = tuple(f"{m}@3{metrics.PESSIMISTIC}"
+                          for m in ("ndcg", "precision"))
 # (heading, metrics): the md tables of a scenario; every column is a metric
-# of results.json, headed by its name less the group's prefix.
+# of results.json, headed by its name less PREFIX and metrics.PESSIMISTIC.
 GROUPS = (
-    ("", ("mae", "rmse") + tuple(f"ndcg@{k}" for k in metrics.NDCG_KS)),
+    ("", ("mae", "rmse") + metrics.NDCG_KEYS + (metrics.CORR,)),
     ("precision and recall in the query", metrics.PR_KEYS),
     ("catalogue ranking (every candidate item; positives: the relevant "
-     "query items)", ranking.KEYS),
+     "query items)", ranking.EXPECTED_KEYS),
+    ("lower bound, ties broken pessimistically (among equal predictions the "
+     "lower true rating first)", PESSIMISTIC_GROUP),
 )
 PREFIX = "catalogue_"
 METRICS = tuple(m for _, group in GROUPS for m in group)
-# Task counts, kept beside the metrics (not columns): the tasks scored, and
-# those without a relevant query item (left out of recall).
-COUNTS = ("n_tasks", "n_tasks_no_relevant")
+# Kept in table.json beside the columns: every pessimistic bound, and the
+# task counts (the tasks scored; those left out of precision and recall and
+# of corr).
+STORED = tuple(dict.fromkeys(METRICS + metrics.PESSIMISTIC_KEYS
+                             + ranking.PESSIMISTIC_KEYS))
+COUNTS = ("n_tasks",) + metrics.COUNTS
 LOWER_IS_BETTER = {"mae", "rmse"}
+
+
+def column_label(metric: str) -> str:
+  """A column's heading: the metric less PREFIX and metrics.PESSIMISTIC."""
+  return metric.removeprefix(PREFIX).removesuffix(metrics.PESSIMISTIC)
 
 
 def summarise(values) -> dict:
@@ -38,18 +52,24 @@ def summarise(values) -> dict:
 
 def aggregate(per_seed: list) -> dict:
   """[{S: {metric: value}}] over seeds -> {S: {metric: summary}}, for the
-  metrics of METRICS every seed has."""
+  metrics of STORED and COUNTS every seed has."""
   return {s: {m: summarise([r[s][m] for r in per_seed])
-              for m in METRICS + COUNTS if all(m in r[s] for r in per_seed)}
+              for m in STORED + COUNTS if all(m in r[s] for r in per_seed)}
           for s in per_seed[0]}
 
 
 def build_table(method_results: dict, floor_results: list) -> dict:
-  """method_results: {M: [per-seed {S: {metric}}]}; floor_results: per-seed
-  results["floors"] ({F: {S: {metric}}}), one per seed."""
+  """method_results: {M: [per-seed {S: {metric}}]} in the rows' order;
+  floor_results: per-seed results["floors"] ({F: {S: {metric}}}), one per
+  seed."""
+  order = _floor_order(floor_results[0])
+  clash = set(method_results) & set(order)
+  if clash:
+    raise ValueError(f"rows {sorted(clash)} name both a method and a floor")
   return {"methods": {m: aggregate(r) for m, r in method_results.items()},
           "floors": {f: aggregate([fr[f] for fr in floor_results])
-                     for f in _floor_order(floor_results[0])}}
+                     for f in order},
+          "row_order": list(method_results) + order}
 
 
 def _floor_order(names) -> list:
@@ -58,6 +78,21 @@ def _floor_order(names) -> list:
     if set(names) == set(order):
       return list(order)
   return sorted(names)
+
+
+def ordered_rows(table: dict) -> list:
+  """[(kind, name, {S: cells})] in table["row_order"] (tables built before
+  it: methods as stored, then floors in floors.py's order); kind is
+  "method" or "floor"."""
+  methods, floor_rows = table["methods"], table.get("floors", {})
+  order = list(table.get("row_order") or (list(methods)
+                                          + _floor_order(floor_rows)))
+  unknown = [n for n in order if n not in methods and n not in floor_rows]
+  if unknown:
+    raise ValueError(f"row_order names rows the table lacks: {unknown}")
+  order += [n for n in list(methods) + list(floor_rows) if n not in order]
+  return [("method", n, methods[n]) if n in methods
+          else ("floor", n, floor_rows[n]) for n in order]
 
 
 def floor_best(table, s, metric) -> float | None:
@@ -88,7 +123,7 @@ def text_effect(table: dict) -> list[str]:
   """
   methods = table["methods"]
   lines = []
-  for base in methods:
+  for _, base, _ in [r for r in ordered_rows(table) if r[0] == "method"]:
     text = base + TEXT_SUFFIX
     if text not in methods:
       continue
@@ -134,7 +169,7 @@ def _block(rows, s: str, group, table: dict) -> list[str]:
   cols = [m for m in group if any(m in r[2][s] for r in rows)]
   if not cols:
     return []
-  lines = ["| | " + " | ".join(m.removeprefix(PREFIX) for m in cols) + " |",
+  lines = ["| | " + " | ".join(column_label(m) for m in cols) + " |",
            "|---|" + "---|" * len(cols)]
   best = {}
   for metric in cols:
@@ -169,54 +204,89 @@ def _task_word(scenario: str) -> str:
 
 def _left_out(rows, s: str, group) -> str:
   """' (N of T users ...)' for the query group: the users left out of
-  recall (and of catalogue ranking: the same users)."""
+  precision and recall (and of catalogue ranking: the same users)."""
   if group != metrics.PR_KEYS:
     return ""
   cell = next((r[2][s] for r in rows if "n_tasks_no_relevant" in r[2][s]),
               None)
   if cell is None:
     return ""
-  return (f" (left out of recall, no relevant query item: "
+  return (f" (left out of precision and recall, no relevant query item: "
           f"{cell['n_tasks_no_relevant']['mean']:g} of "
           f"{cell['n_tasks']['mean']:g} {_task_word(s)}s, mean over seeds)")
 
 
-def markdown(table: dict, title: str = "") -> str:
+def _corr_note(rows, s: str) -> list[str]:
+  """Who corr leaves out: the tasks whose query ratings are all equal."""
+  cell = next((r[2][s] for r in rows if "n_tasks_constant_truth" in r[2][s]),
+              None)
+  if cell is None:
+    return []
+  return [f"corr: mean over {_task_word(s)}s of the Pearson correlation of "
+          "predicted and true query ratings; left out (all query ratings "
+          f"equal): {cell['n_tasks_constant_truth']['mean']:g} of "
+          f"{cell['n_tasks']['mean']:g}, mean over seeds.", ""]
+
+
+def _scenario(table: dict, rows, s: str) -> list[str]:
+  """A scenario's section: one md table per group of GROUPS."""
+  lines = [f"## {s}", ""]
+  for heading, group in GROUPS:
+    block = _block(rows, s, group, table)
+    if block and heading:
+      block = [f"### {s}: {heading}{_left_out(rows, s, group)}", ""] + block
+    lines += block
+    if block and group == GROUPS[0][1] and any(
+        metrics.CORR in r[2][s] for r in rows):
+      lines += _corr_note(rows, s)
+  return lines
+
+
+def _selection(table: dict, names) -> list[str]:
+  """The selection line: every row's mean best validation MAE."""
+  val = table.get("validation_mae")
+  if not val:  # The only selection the protocol allows: validation users.
+    return []
+  order = sorted(val, key=val.get)
+  ks = table.get("validation_k_shots")
+  over = (", averaged over their full supports and the supports cut to K = "
+          + ", ".join(map(str, ks)) if ks else "")
+  who = _task_word(names[0]) if names else "user"
+  return ["", f"Mean best validation MAE (validation {who}s only{over}; "
+          "the selection criterion): " + ", ".join(
+              f"{m} {val[m]:.4f}" for m in order) + f". Selected: "
+          f"**{order[0]}**" + _margin(table, order) + "."]
+
+
+def render_markdown(table: dict) -> str:
+  """table.md from table.json's dict alone (its title, rows in row_order)."""
+  title = table.get("title", "")
   lines = [f"# {title}", ""] if title else []
-  rows = ([("method", m, table["methods"][m]) for m in table["methods"]]
-          + [("floor", f, table["floors"][f]) for f in table["floors"]])
-  names = list(dict.fromkeys(s for r in rows for s in r[2]))
+  table_rows = ordered_rows(table)
+  names = list(dict.fromkeys(s for r in table_rows for s in r[2]))
   for s in [s for s in scenarios.SCENARIOS if s in names] + [
       s for s in names if s not in scenarios.SCENARIOS]:
-    if not any(s in r[2] for r in rows):
-      continue
-    lines += [f"## {s}", ""]
-    for heading, group in GROUPS:
-      block = _block(rows, s, group, table)
-      if block and heading:
-        block = [f"### {s}: {heading}{_left_out(rows, s, group)}", ""] + block
-      lines += block
+    lines += _scenario(table, table_rows, s)
   first_floor = next(iter(table["floors"].values()))
   n = len(next(iter(first_floor.values()))["mae"]["seeds"])
   lines.append(f"Mean ± sample std over {n} seeds. **bold** = best mean in "
                "the column; ! = the method's mean does not beat the best "
                "floor of that column (random excluded for MAE/RMSE).")
-  if any(m in r[2][s] for r in rows for s in r[2] for m in GROUPS[1][1]):
-    lines.append("Precision, recall and catalogue ranking: higher is better, "
-                 "ties pessimistic, relevant = a query rating >= the "
-                 "relevance threshold (docs/protocol.md).")
+  if any(m in r[2][s] for r in table_rows for s in r[2]
+         for m in GROUPS[1][1] + (metrics.CORR,)):
+    lines.append("Ranking metrics, corr, precision, recall and catalogue "
+                 "ranking: higher is better; tied predictions count at their "
+                 "expectation over random orders of the ties (the "
+                 "pessimistic order is the lower bound in each scenario's "
+                 "last table); relevant = a query rating >= the relevance "
+                 "threshold (docs/protocol.md).")
   effect = text_effect(table)
   if effect:
     lines += ["", "Item text features, paired by seed (same tasks): "] + effect
-  val = table.get("validation_mae")
-  if val:  # The only selection the protocol allows: validation users.
-    order = sorted(val, key=val.get)
-    ks = table.get("validation_k_shots")
-    over = (", averaged over their full supports and the supports cut to K = "
-            + ", ".join(map(str, ks)) if ks else "")
-    who = _task_word(names[0]) if names else "user"
-    lines += ["", f"Mean best validation MAE (validation {who}s only{over}; "
-              "the selection criterion): " + ", ".join(
-                  f"{m} {val[m]:.4f}" for m in order) + f". Selected: "
-              f"**{order[0]}**" + _margin(table, order) + "."]
+  lines += _selection(table, names)
   return "\n".join(lines) + "\n"
+
+
+def markdown(table: dict, title: str = "") -> str:
+  """render_markdown, with title in place of the table's own (if given)."""
+  return render_markdown({**table, "title": title} if title else table)
