@@ -46,10 +46,10 @@ def test_metaemb_e0_depends_only_on_the_task_entitys_features():
 
 
 def _with_rate(params, seed=3):
-  """A learned-looking warm-up rate: a log scale away from 0, per dim."""
+  """A learned-looking warm-up rate: log_rate away from 0, per dim."""
   rng = np.random.default_rng(seed)
-  scale = rng.normal(0.0, 0.5, params["log_rate_scale"].shape)
-  return {**params, "log_rate_scale": jnp.asarray(scale, jnp.float32)}
+  log_rate = rng.normal(0.0, 0.05, params["log_rate"].shape)
+  return {**params, "log_rate": jnp.asarray(log_rate, jnp.float32)}
 
 
 # A support prior too, so that the rate's per-task shrinkage is exercised.
@@ -58,7 +58,7 @@ HP_PRIOR = {**HP, "support_prior": np.float32(2.0)}
 
 def test_metaemb_meta_loss_is_alpha_cold_plus_warm_by_hand():
   """a: support MSE with e0 = tanh(f W) / 5; e_K: K = inner_steps SGD steps
-  on a at the rate inner_lr * exp(log_rate_scale) * n / (n + prior); b:
+  on a at the rate inner_lr * exp(10 log_rate) * n / (n + prior); b:
   query MSE with e_K; loss = mean over real tasks of alpha a + (1-alpha) b."""
   method, tables = build("metaemb")
   method = _no_id_dropout(method)
@@ -82,7 +82,7 @@ def test_metaemb_meta_loss_is_alpha_cold_plus_warm_by_hand():
                               batch.support_ratings[t],
                               batch.support_mask[t], u)
     n = batch.support_mask[t].sum()
-    rate = (HP["inner_lr"] * np.exp(params["log_rate_scale"]) * n
+    rate = (HP["inner_lr"] * np.exp(10.0 * params["log_rate"]) * n
             / (n + HP_PRIOR["support_prior"]))
     e = e0
     for _ in range(method.inner_steps):
@@ -157,7 +157,7 @@ def test_no_warm_up_steps_is_the_no_warm_up_loss(name):
   loss, grads = jax.jit(jax.value_and_grad(lambda p: method.meta_loss(
       p, tables, batch, jax.random.key(1), HP_PRIOR)[0]))(params)
   np.testing.assert_allclose(float(loss), want, rtol=1e-5)
-  np.testing.assert_array_equal(grads["log_rate_scale"], 0.0)
+  np.testing.assert_array_equal(grads["log_rate"], 0.0)
 
 
 def _to64(tree):
@@ -168,7 +168,7 @@ def _to64(tree):
 
 @pytest.mark.parametrize("name", ["metaemb", "mwuf"])
 def test_rate_meta_gradient_matches_finite_differences(name):
-  """d meta_loss / d log_rate_scale against central differences in
+  """d meta_loss / d log_rate against central differences in
   float64, per dimension; first order (not the default) misses it."""
   method, tables = build(name)
   assert not method.first_order  # configs/melu.py's default.
@@ -180,18 +180,20 @@ def test_rate_meta_gradient_matches_finite_differences(name):
 
     def grad_fn(m):
       return jax.jit(jax.value_and_grad(
-          lambda r: m.meta_loss({**p, "log_rate_scale": r}, t, b, rng,
+          lambda r: m.meta_loss({**p, "log_rate": r}, t, b, rng,
                                 h)[0]))
 
     fn = grad_fn(method)
-    rate = p["log_rate_scale"]
-    _, grad = fn(rate)
+    log_rate = p["log_rate"]
+    _, grad = fn(log_rate)
     eps = 1e-6
-    fd = np.array([(fn(rate.at[i].add(eps))[0] - fn(rate.at[i].add(-eps))[0])
-                   / (2 * eps) for i in range(rate.shape[0])])
+    fd = np.array([(fn(log_rate.at[i].add(eps))[0]
+                    - fn(log_rate.at[i].add(-eps))[0]) / (2 * eps)
+                   for i in range(log_rate.shape[0])])
     np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-9)
     assert np.abs(fd).max() > 1e-4  # The rate matters to the loss.
-    first = grad_fn(dataclasses.replace(method, first_order=True))(rate)[1]
+    first_order = dataclasses.replace(method, first_order=True)
+    first = grad_fn(first_order)(log_rate)[1]
     assert np.abs(first - fd).max() > 1e-3 * np.abs(fd).max()
 
 

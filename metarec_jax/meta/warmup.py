@@ -18,10 +18,15 @@ their Hessian terms are cheap, and they carry the exact gradient into the
 start and into the rate.
 
 The rate is meta-learned, per dimension of e:
-  rate = inner.task_rate(inner_lr * exp(params["log_rate_scale"]))   [k]
-with log_rate_scale starting at 0, so training starts at the config's
+  rate = inner.task_rate(inner_lr * exp(RATE_GAIN * params["log_rate"]))
+with log_rate [k] starting at 0, so training starts at the config's
 inner_lr (still a traced hyperparameter a sweep may vmap) and the outer
-optimizer moves it on training tasks only; exp keeps it positive.
+optimizer moves it on training tasks only; exp keeps it positive. Adam
+moves every parameter by about outer_lr per step whatever its gradient's
+scale, so without the gain a log rate could change by only a few percent
+in a table's few hundred steps; with it, log(rate) moves by up to about
+RATE_GAIN * outer_lr per step, near the relative speed of Meta-SGD's raw
+rates (meta/metasgd.py).
 """
 
 import dataclasses
@@ -32,6 +37,8 @@ import jax.numpy as jnp
 from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
 from metarec_jax.meta import base, inner
 from metarec_jax.models import embeddings
+
+RATE_GAIN = 10.0  # d log(rate) / d params["log_rate"]; see the docstring.
 
 
 def with_id(x: jax.Array, e: jax.Array) -> jax.Array:
@@ -68,7 +75,7 @@ class IdWarmUp:
   def init_shared(self, key: PRNGKey, tables: dict
                   ) -> tuple[Params, embeddings.Embedded]:
     """The model's params with a decision MLP of input width d + k and the
-    warm-up's log rate scale [k], and the embedded tables (to size the
+    warm-up's log rate [k], and the embedded tables (to size the
     subclass's networks)."""
     k_model, k_dec = jax.random.split(key)
     params = dict(self.model.init(k_model, tables))
@@ -76,7 +83,7 @@ class IdWarmUp:
     x = embeddings.task_inputs(emb, jnp.int32(0), jnp.zeros((2,), jnp.int32))
     params["decision"] = self.model.decision.init(
         k_dec, with_id(x, jnp.zeros((self.id_dim,))))["params"]
-    params["log_rate_scale"] = jnp.zeros((self.id_dim,))
+    params["log_rate"] = jnp.zeros((self.id_dim,))
     return params, emb
 
   def start(self, params: Params, emb: embeddings.Embedded,
@@ -90,7 +97,7 @@ class IdWarmUp:
 
   def rate(self, params: Params, support: Support, hparams) -> jax.Array:
     """One task's warm-up rate per dimension of e [k]."""
-    lr = hparams["inner_lr"] * jnp.exp(params["log_rate_scale"])
+    lr = hparams["inner_lr"] * jnp.exp(RATE_GAIN * params["log_rate"])
     return inner.task_rate(lr, support.mask, hparams)
 
   def warm_up(self, params, x_s, support: Support, e, hparams,
