@@ -45,15 +45,27 @@ def test_metaemb_e0_depends_only_on_the_task_entitys_features():
       method.adapt(params, tables, flipped.support, HP), e0)
 
 
+def _with_rate(params, seed=3):
+  """A learned-looking warm-up rate: log_rate away from 0, per dim."""
+  rng = np.random.default_rng(seed)
+  log_rate = rng.normal(0.0, 0.05, params["log_rate"].shape)
+  return {**params, "log_rate": jnp.asarray(log_rate, jnp.float32)}
+
+
+# A support prior too, so that the rate's per-task shrinkage is exercised.
+HP_PRIOR = {**HP, "support_prior": np.float32(2.0)}
+
+
 def test_metaemb_meta_loss_is_alpha_cold_plus_warm_by_hand():
-  """a: support MSE with e0 = tanh(f W) / 5; e1 = e0 - lr grad_e0 a; b:
-  query MSE with e1; loss = mean over real tasks of alpha a + (1-alpha) b."""
+  """a: support MSE with e0 = tanh(f W) / 5; e_K: K = inner_steps SGD steps
+  on a at the rate inner_lr * exp(10 log_rate) * n / (n + prior); b:
+  query MSE with e_K; loss = mean over real tasks of alpha a + (1-alpha) b."""
   method, tables = build("metaemb")
   method = _no_id_dropout(method)
-  params = method.init(jax.random.key(0), tables)
+  params = _with_rate(method.init(jax.random.key(0), tables))
   batch = toy_batch()
   got, aux = jax.jit(method.meta_loss)(params, tables, batch,
-                                       jax.random.key(1), HP)
+                                       jax.random.key(1), HP_PRIOR)
   emb = method.model.embed_all(params, tables)
   kernel = params["generator"]["dense"]["kernel"]
 
@@ -69,16 +81,151 @@ def test_metaemb_meta_loss_is_alpha_cold_plus_warm_by_hand():
     cold = lambda e: mse_with(e, batch.support_items[t],
                               batch.support_ratings[t],
                               batch.support_mask[t], u)
-    e1 = e0 - HP["inner_lr"] * jax.grad(cold)(e0)
-    warm = mse_with(e1, batch.query_items[t], batch.query_ratings[t],
+    n = batch.support_mask[t].sum()
+    rate = (HP["inner_lr"] * np.exp(10.0 * params["log_rate"]) * n
+            / (n + HP_PRIOR["support_prior"]))
+    e = e0
+    for _ in range(method.inner_steps):
+      e = e - rate * jax.grad(cold)(e)
+    warm = mse_with(e, batch.query_items[t], batch.query_ratings[t],
                     batch.query_mask[t], u)
     total.append(method.alpha * cold(e0) + (1 - method.alpha) * warm)
   real = batch.task_mask > 0
   want = np.sum(np.array(total) * real) / real.sum()
   np.testing.assert_allclose(got, want, rtol=1e-5)
   assert method.alpha == 0.1  # The paper's, from configs/melu.py.
+  assert method.inner_steps == 2  # The warm-up has steps to get wrong.
   # Both terms count: they differ, so a wrong weighting would show.
   assert abs(float(aux["cold_loss"]) - float(aux["warm_loss"])) > 1e-3
+
+
+def _query_mse(batch, pred):
+  """Mean over the real tasks of each task's query MSE, in numpy."""
+  pred = np.asarray(pred, np.float64)
+  err = np.sum(batch.query_mask * (pred - batch.query_ratings) ** 2, -1)
+  per_task = err / np.maximum(batch.query_mask.sum(-1), 1.0)
+  return np.sum(per_task * batch.task_mask) / batch.task_mask.sum()
+
+
+@pytest.mark.parametrize("name", ["metaemb", "mwuf"])
+def test_meta_loss_scores_the_evaluations_warm_up(name):
+  """Trained as evaluated: the query part of the meta-loss is the query
+  MSE of adapt then predict (base.adapted_predictions, the path of
+  evaluation and serving) on the same batch; mwuf's loss is that part."""
+  method, tables = build(name)
+  method = _no_id_dropout(method)
+  params = _with_rate(method.init(jax.random.key(0), tables))
+  batch = toy_batch()
+  loss, aux = jax.jit(method.meta_loss)(params, tables, batch,
+                                        jax.random.key(1), HP_PRIOR)
+  want = _query_mse(batch, predict(method, params, tables, batch, HP_PRIOR))
+  np.testing.assert_allclose(float(aux["warm_loss"]), want, rtol=1e-5)
+  if name == "mwuf":
+    np.testing.assert_allclose(float(loss), want, rtol=1e-5)
+  # The warm-up matters here, so the match is not by default.
+  cold, _ = build(name, inner_steps=0)
+  cold = _no_id_dropout(cold)
+  assert abs(_query_mse(batch, predict(cold, params, tables, batch,
+                                       HP_PRIOR)) - want) > 1e-4
+
+
+@pytest.mark.parametrize("name", ["metaemb", "mwuf"])
+def test_no_warm_up_steps_is_the_no_warm_up_loss(name):
+  """inner_steps = 0: the query MSE with the start vector itself (and, for
+  metaemb, alpha times the support MSE with it), computed by hand; the
+  rate then gets no gradient."""
+  method, tables = build(name, inner_steps=0)
+  method = _no_id_dropout(method)
+  params = _with_rate(method.init(jax.random.key(0), tables))
+  batch = toy_batch()
+  emb = method.model.embed_all(params, tables)
+  total = []
+  for t in range(T):
+    s = _task(batch, t)
+    x_s = task_inputs(emb, s.user, s.items)
+    x_q = task_inputs(emb, s.user, batch.query_items[t])
+    e = method.start(params, emb, s, x_s)
+    with_e = lambda x: jnp.concatenate(
+        [x, jnp.tile(e[None], (x.shape[0], 1))], 1)
+    b = _mse(method.model.decide(params, with_e(x_q)),
+             batch.query_ratings[t], batch.query_mask[t])
+    a = _mse(method.model.decide(params, with_e(x_s)), s.ratings, s.mask)
+    w = method.alpha if name == "metaemb" else 0.0
+    total.append(w * a + (1 - w) * b)
+  real = batch.task_mask > 0
+  want = np.sum(np.array(total) * real) / real.sum()
+  loss, grads = jax.jit(jax.value_and_grad(lambda p: method.meta_loss(
+      p, tables, batch, jax.random.key(1), HP_PRIOR)[0]))(params)
+  np.testing.assert_allclose(float(loss), want, rtol=1e-5)
+  np.testing.assert_array_equal(grads["log_rate"], 0.0)
+
+
+def _to64(tree):
+  return jax.tree.map(lambda x: jnp.asarray(x, jnp.float64)
+                      if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)
+                      else jnp.asarray(x), tree)
+
+
+@pytest.mark.parametrize("name", ["metaemb", "mwuf"])
+def test_rate_meta_gradient_matches_finite_differences(name):
+  """d meta_loss / d log_rate against central differences in
+  float64, per dimension; first order (not the default) misses it."""
+  method, tables = build(name)
+  assert not method.first_order  # configs/melu.py's default.
+  params = _with_rate(method.init(jax.random.key(0), tables))
+  batch = toy_batch()
+  with jax.enable_x64(True):
+    p, t, b, h = _to64((params, tables, batch, HP_PRIOR))
+    rng = jax.random.key(1)
+
+    def grad_fn(m):
+      return jax.jit(jax.value_and_grad(
+          lambda r: m.meta_loss({**p, "log_rate": r}, t, b, rng,
+                                h)[0]))
+
+    fn = grad_fn(method)
+    log_rate = p["log_rate"]
+    _, grad = fn(log_rate)
+    eps = 1e-6
+    fd = np.array([(fn(log_rate.at[i].add(eps))[0]
+                    - fn(log_rate.at[i].add(-eps))[0]) / (2 * eps)
+                   for i in range(log_rate.shape[0])])
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-9)
+    assert np.abs(fd).max() > 1e-4  # The rate matters to the loss.
+    first_order = dataclasses.replace(method, first_order=True)
+    first = grad_fn(first_order)(log_rate)[1]
+    assert np.abs(first - fd).max() > 1e-3 * np.abs(fd).max()
+
+
+@pytest.mark.parametrize("name", ["metaemb", "mwuf"])
+def test_padding_changes_neither_loss_nor_gradient(name):
+  """Padded support slots (their items and ratings) and a padding task
+  (all of it) do not reach the meta-loss or its gradient."""
+  method, tables = build(name)
+  params = _with_rate(method.init(jax.random.key(0), tables))
+  batch = toy_batch()
+  pad = batch.support_mask == 0
+  assert pad[:2].any() and batch.task_mask[2] == 0  # Both kinds present.
+  changed = batch.replace(
+      support_items=np.where(pad, 6, batch.support_items).astype(np.int32),
+      support_ratings=np.where(pad, 5.0, batch.support_ratings).astype(
+          np.float32),
+      query_ratings=batch.query_ratings.copy(),
+      query_items=batch.query_items.copy())
+  changed.query_ratings[2] = 6.0 - changed.query_ratings[2]
+  changed.query_items[2] = (changed.query_items[2] + 1) % 7
+  changed.support_ratings[2] += 3.0
+  fn = jax.jit(jax.value_and_grad(lambda p, x: method.meta_loss(
+      p, tables, x, jax.random.key(1), HP_PRIOR)[0]))
+  (loss, grad), (loss2, grad2) = fn(params, batch), fn(params, changed)
+  np.testing.assert_allclose(float(loss2), float(loss), rtol=1e-6)
+  for g, g2 in zip(jax.tree.leaves(grad), jax.tree.leaves(grad2)):
+    np.testing.assert_allclose(g2, g, rtol=1e-5, atol=1e-7)
+  # A real slot does count (so the checks above can fail).
+  ratings = batch.support_ratings.copy()
+  ratings[0, 0] += 1.5
+  real = batch.replace(support_ratings=ratings)
+  assert abs(float(fn(params, real)[0]) - float(loss)) > 1e-4
 
 
 def test_mwuf_shift_ignores_support_order_and_padding():

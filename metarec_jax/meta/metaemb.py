@@ -8,26 +8,28 @@ MLP's inputs). G is the authors' "simplest" generator: one bias-free Dense
 layer with tanh, divided by 5 so that e0 starts as small as a fresh id
 table's vectors.
 
-Meta-loss, per task, as the paper's:
-  a  = support MSE with e0                      (cold-start loss)
-  e1 = e0 - lr * grad_e0(a)                     (one warm-up step on e0 only)
-  b  = query MSE with e1                        (warm-up loss)
-  loss = alpha * a + (1 - alpha) * b,  lr = inner.task_rate(inner_lr)
-with the gradient through the step (second order). At test time e0 takes
-`inner_steps` such steps (warmup.IdWarmUp.adapt).
+Meta-loss, per task, the paper's two parts:
+  a  = support MSE with e0                        (cold-start loss)
+  eK = e0 after K = inner_steps warm-up steps     (warmup.IdWarmUp.warm_up)
+  b  = query MSE with eK                          (warm-up loss)
+  loss = alpha * a + (1 - alpha) * b
+The paper's b follows one step; here the warm-up is the one evaluation runs
+(the same K steps at the same meta-learned rate, warmup.py), so what is
+trained is what is scored. The gradient goes through the steps (second
+order unless config.first_order).
 
 What trains what: every parameter gets the exact gradient of that loss; the
-generator, the feature embeddings and the decision MLP alike. The paper
-(and the authors' code) freeze a pretrained base model and stop the gradient
-into the feature embeddings, because there the base already holds a trained
-id space (the warm items' ids) that G must imitate without disturbing it.
-Here the task entity has no pretrained ids: the decision MLP's id slot
-exists only for e0 and e1, so the base must learn to read it, and these
-losses are its only signal for that. Both terms are squared errors on the
-task's real ratings, so they are ordinary training data for the base too.
-A split (e.g. base by b alone) would also make the optimised objective
-differ from the reported meta-loss, which the conformance checks compare
-with finite differences.
+generator, the feature embeddings, the decision MLP and the warm-up rate
+alike. The paper (and the authors' code) freeze a pretrained base model and
+stop the gradient into the feature embeddings, because there the base
+already holds a trained id space (the warm items' ids) that G must imitate
+without disturbing it. Here the task entity has no pretrained ids: the
+decision MLP's id slot exists only for e0 and its warm-ups, so the base
+must learn to read it, and these losses are its only signal for that. Both
+terms are squared errors on the task's real ratings, so they are ordinary
+training data for the base too. A split (e.g. base by b alone) would also
+make the optimised objective differ from the reported meta-loss, which the
+conformance checks compare with finite differences.
 
 The task entity's text is not used: the tables hold text for the rated side
 only (tables["item_text"]).
@@ -39,9 +41,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from metarec_jax.core.types import Params, PRNGKey, Support, TaskBatch
-from metarec_jax.meta import base, inner, warmup
-from metarec_jax.models import embeddings
+from metarec_jax.core.types import Params, PRNGKey, Support
+from metarec_jax.meta import warmup
 
 
 class Generator(nn.Module):
@@ -60,6 +61,10 @@ class MetaEmb(warmup.IdWarmUp):
   alpha: float = 0.1
 
   @property
+  def cold_weight(self) -> float:
+    return self.alpha
+
+  @property
   def generator(self) -> Generator:
     return Generator(self.id_dim)
 
@@ -75,28 +80,7 @@ class MetaEmb(warmup.IdWarmUp):
     return self.generator.apply({"params": params["generator"]},
                                 emb.users[support.user])
 
-  def task_losses(self, params, emb, task: TaskBatch, hparams, d_s, d_q):
-    """One task -> (cold loss a, warm loss b)."""
-    x_s = embeddings.task_inputs(emb, task.user, task.support_items, d_s)
-    x_q = embeddings.task_inputs(emb, task.user, task.query_items, d_q)
-    e0 = self.start(params, emb, task.support, x_s)
-    e1, cold = self.warm_up(params, x_s, task.support, e0, hparams, 1,
-                            first_order=False)
-    warm = inner.masked_mse(self.decide(params, x_q, e1), task.query_ratings,
-                            task.query_mask)
-    return cold[0], warm
-
-  def meta_loss(self, params, tables, batch: TaskBatch, rng, hparams):
-    """alpha * a + (1 - alpha) * b over the real tasks; logs a and b."""
-    emb = self.model.embed_all(params, tables)
-    drop_s, drop_q = self.id_drops(rng, batch)
-    cold, warm = jax.vmap(lambda task, d_s, d_q: self.task_losses(
-        params, emb, task, hparams, d_s, d_q))(batch, drop_s, drop_q)
-    a = base.task_mean(cold, batch.task_mask)
-    b = base.task_mean(warm, batch.task_mask)
-    return self.alpha * a + (1.0 - self.alpha) * b, {"cold_loss": a,
-                                                     "warm_loss": b}
-
 
 def build(config, model) -> MetaEmb:
-  return MetaEmb(model, config.inner_steps, config.metaemb_alpha)
+  return MetaEmb(model, inner_steps=config.inner_steps,
+                 first_order=config.first_order, alpha=config.metaemb_alpha)

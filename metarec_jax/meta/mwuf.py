@@ -17,18 +17,20 @@ inputs) is warmed from a cold start:
          shift is the Meta Shifting function (Dense-relu-Dense).
 As in the paper the shift reads who rated, not the ratings. The ratings
 reach the prediction as the paper's warm-up phase does, where the new id's
-embedding is then trained on its ratings: at test time `warm` takes
-`inner_steps` SGD steps of the support loss on the embedding alone
-(warmup.IdWarmUp.adapt). The paper updates the cold embedding under the
-meta networks; stepping the warm one is the same up to a per-dimension rate
-(scale^2), and is shared with metaemb.py. inner_steps = 0 leaves the pure
-meta networks.
+embedding is then trained on its ratings: `warm` takes `inner_steps` SGD
+steps of the support loss on the embedding alone (warmup.py), at a
+meta-learned per-dimension rate. The paper updates the cold embedding
+under the meta networks; stepping the warm one is the same up to a
+per-dimension rate (scale^2), which the learned rate can absorb, and is
+shared with metaemb.py. inner_steps = 0 leaves the pure meta networks.
 
-Meta-loss: the query MSE with `warm` (no inner step), exact gradient into
-everything: init, both meta networks, the feature embeddings and the
-decision MLP. The paper trains the meta networks over a frozen pretrained
-base; here the base has no pretrained id space for the task entity and must
-learn to read the id slot, as in metaemb.py.
+Meta-loss: the query MSE after that warm-up, the evaluation's path
+(warmup.IdWarmUp.meta_loss), with the exact gradient through the steps
+(second order unless config.first_order) into everything: init, both meta
+networks, the warm-up rate, the feature embeddings and the decision MLP.
+The paper trains the meta networks over a frozen pretrained base; here the
+base has no pretrained id space for the task entity and must learn to read
+the id slot, as in metaemb.py.
 """
 
 import dataclasses
@@ -37,8 +39,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from metarec_jax.core.types import Params, PRNGKey, Support, TaskBatch
-from metarec_jax.meta import base, inner, warmup
+from metarec_jax.core.types import Params, PRNGKey, Support
+from metarec_jax.meta import warmup
 from metarec_jax.models import embeddings
 
 
@@ -96,22 +98,7 @@ class MWUF(warmup.IdWarmUp):
                                  emb.users[support.user])
     return params["init"] * scale + self.shift(params, emb, support, x_s)
 
-  def meta_loss(self, params, tables, batch: TaskBatch, rng, hparams):
-    """Query MSE with the warm vector, over the real tasks."""
-    del hparams  # No inner step in training.
-    emb = self.model.embed_all(params, tables)
-    drop_s, drop_q = self.id_drops(rng, batch)
-
-    def task_loss(task: TaskBatch, d_s, d_q):
-      x_s = embeddings.task_inputs(emb, task.user, task.support_items, d_s)
-      x_q = embeddings.task_inputs(emb, task.user, task.query_items, d_q)
-      e = self.start(params, emb, task.support, x_s)
-      return inner.masked_mse(self.decide(params, x_q, e),
-                              task.query_ratings, task.query_mask)
-
-    losses = jax.vmap(task_loss)(batch, drop_s, drop_q)
-    return base.task_mean(losses, batch.task_mask), {}
-
 
 def build(config, model) -> MWUF:
-  return MWUF(model, config.inner_steps)
+  return MWUF(model, inner_steps=config.inner_steps,
+              first_order=config.first_order)
