@@ -4,7 +4,7 @@ r"""Regenerates (or checks) the generated blocks of README.md and docs/.
   python scripts/update_docs.py --update   # rewrite them
   python scripts/update_docs.py --update --examples   # also rerun examples
 
-Blocks: the README's results summary (from docs/tables/coldstart_*.json),
+Blocks: the README's results summary (from the committed tables' JSON),
 docs/performance.md's table (from results/bench_cpu.json) and, with
 --examples, the README's example outputs (the commands it shows, run from
 the repository root; the quick start trains for a few minutes).
@@ -31,10 +31,7 @@ def _read(path):
 
 def _generated() -> dict:
   """{file: {block: body}} that the committed code and files give."""
-  named = {label: (f"docs/tables/coldstart_{d}.md", json.loads(_read(
-      f"docs/tables/coldstart_{d}.json")))
-           for label, d in (("MovieLens-100K", "ml100k"),
-                            ("MovieLens-1M", "ml1m"))}
+  named = docs.summary_tables(ROOT)
   bench = "results/bench_cpu.json"
   out = {"README.md": {"results": docs.results_summary(named)},
          "docs/performance.md": {"perf": benchmark.markdown(

@@ -7,6 +7,7 @@ shown in the README, run here, its stdout pasted below it. `check` says
 which blocks differ from what the committed code and files produce now.
 """
 
+import json
 import os
 import re
 import shutil
@@ -46,38 +47,96 @@ def replace_block(text: str, name: str, body: str) -> str:
                 lambda m: m[1] + body + m[2], text, flags=re.S)
 
 
+# The committed tables the README summarises, when present: (label,
+# docs/tables/<stem>.json).
+SUMMARY_TABLES = (
+    ("ML-100K", "coldstart_ml100k"), ("ML-1M", "coldstart_ml1m"),
+    ("Book-Crossing", "coldstart_bookcrossing"),
+    ("ML-100K new items as tasks", "warmup_ml100k"),
+    ("ML-1M new items as tasks", "warmup_ml1m"),
+    ("ML-1M -> ML-100K transfer", "transfer_ml100k"),
+    ("ML-1M -> Book-Crossing transfer", "transfer_bookcrossing"))
+
+
+def summary_tables(root: str) -> dict:
+  """{label: (link, table.json dict)} of SUMMARY_TABLES' committed files."""
+  out = {}
+  for label, stem in SUMMARY_TABLES:
+    path = os.path.join(root, "docs", "tables", f"{stem}.json")
+    if os.path.isfile(path):
+      with open(path, encoding="utf-8") as f:
+        out[label] = (f"docs/tables/{stem}.md", json.load(f))
+  return out
+
+
+# The metrics of the results summary: (label, metric of table.json).
+SUMMARY = (("MAE", "mae"), ("nDCG@3", "ndcg@3"))
+# Rows a user-task table's selected row is held against besides the floors.
+RIVALS = ("mf_foldin", "content")
+
+
+def selected(table: dict) -> str:
+  val = table["validation_mae"]
+  return min(val, key=val.get)
+
+
+def scenario_names(table: dict) -> list:
+  first = next(iter(table["floors"].values()))
+  return ([s for s in scenarios.SCENARIOS if s in first]
+          + [s for s in first if s not in scenarios.SCENARIOS])
+
+
 def _cell(table: dict, row: str, s: str, metric: str) -> str:
-  value = table["methods"][row][s][metric]["mean"]
-  best = tables.floor_best(table, s, metric)
-  mark = "" if tables.beats(metric, value, best) else " (does not beat it)"
-  return f"{value:.4f} vs {best:.4f}{mark}"
+  """`value (best floor)`, with ! where the value does not beat it."""
+  cell = table["methods"][row][s]
+  if metric not in cell:
+    return "–"
+  value, ref = cell[metric]["mean"], tables.floor_best(table, s, metric)
+  mark = "" if tables.beats(metric, value, ref) else "!"
+  return f"{value:.4f} ({ref:.4f}){mark}"
 
 
-# The cells of the results summary: (label, metric of table.json).
-SUMMARY = (("MAE", "mae"), ("nDCG@3", "ndcg@3"), ("precision@5",
-                                                   "precision@5"),
-           ("catalogue recall@20", "catalogue_recall@20"))
+def _rival_line(table: dict, row: str) -> str:
+  """How often the selected row beats each classical row present:
+"`content` in MAE 3/4, nDCG@3 2/4"."""
+  parts = []
+  for rival in (r for r in RIVALS if r in table["methods"] and r != row):
+    wins = [sum(tables.beats(m, table["methods"][row][s][m]["mean"],
+                             table["methods"][rival][s][m]["mean"])
+                for s in scenario_names(table)) for _, m in SUMMARY]
+    n = len(scenario_names(table))
+    parts.append(f"`{rival}` in " + ", ".join(
+        f"{label} {w}/{n}" for (label, _), w in zip(SUMMARY, wins)))
+  return "; ".join(parts)
 
 
 def results_summary(named_tables: dict) -> str:
-  """{label: (link, table.json dict)} -> markdown lines: each table's
-  selected row and its MAE, nDCG@3, precision@5 and catalogue recall@20
-  (those the table has) against the best floor."""
-  lines = []
+  """{label: (link, table.json dict)} -> a markdown table: for each table
+  the row validation selects, and per scenario its MAE and nDCG@3 with
+  the best floor's in parentheses (!: does not beat it); then how it does
+  against the mf_foldin and content rows."""
+  names = list(dict.fromkeys(s for _, t in named_tables.values()
+                             for s in scenario_names(t)))
+  lines = ["| table | selected | metric | " + " | ".join(names) + " |",
+           "|---|---|---|" + "---|" * len(names)]
+  notes = []
   for label, (link, table) in named_tables.items():
-    val = table["validation_mae"]
-    row = min(val, key=val.get)
-    seeds = len(next(iter(table["floors"].values()))["warm"]["mae"]["seeds"])
-    cells = [(name, m) for name, m in SUMMARY
-             if m in table["methods"][row]["warm"]]
-    lines.append(f"- [{label}]({link}), {seeds} seeds: validation selects "
-                 f"`{row}` (criterion {val[row]:.4f}). Its mean against the "
-                 "best floor of each column, "
-                 + " / ".join(name for name, _ in cells) + ":")
-    lines += [f"  - {s}: " + " / ".join(_cell(table, row, s, m)
-                                        for _, m in cells)
-              for s in scenarios.SCENARIOS]
-  return "\n".join(lines) + "\n"
+    row = selected(table)
+    seeds = len(next(iter(next(iter(table["floors"].values())).values()))
+                ["mae"]["seeds"])
+    for i, (metric_label, m) in enumerate(SUMMARY):
+      # Tables made before the symmetric protocol scored ties
+      # pessimistically; they say so until regenerated.
+      old = "" if "row_order" in table else " (ties pessimistic)"
+      head = (f"[{label}]({link}), {seeds} seeds{old} | `{row}`" if i == 0
+              else " | ")
+      cells = [_cell(table, row, s, m) if s in table["methods"][row] else ""
+               for s in names]
+      lines.append(f"| {head} | {metric_label} | " + " | ".join(cells) + " |")
+    rival = _rival_line(table, row)
+    if rival:
+      notes.append(f"- {label}: `{row}` beats {rival} scenarios.")
+  return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
 def first_group(lines: list) -> list:
