@@ -18,10 +18,10 @@ feature explanations.
 
 import numpy as np
 
-from metarec_jax.data import batching
+from metarec_jax.data import batching, pipeline
 from metarec_jax.evaluation import predict
 from metarec_jax.meta import base
-from metarec_jax.serving import versions
+from metarec_jax.serving import items as items_lib, versions
 from metarec_jax.train import batch_rows
 
 VARIANT_BUCKETS = (16, 64, 256, 1024)
@@ -116,3 +116,22 @@ def explain(rec, model, items, snap, support, support_ids, user_row: int,
       "features": [{"field": f, "value": v, "change_if_removed": round(c, 6)}
                    for f, v, c in abl.get(t, [])]}
           for t in targets}
+
+
+def explain_states(rec, states: list, tops: list) -> list:
+  """scripts/recommend.py --explain: per user (a Recommender UserState and
+  its top_k list), {item id: explanation}, as the service computes them
+  with the run's own parameters."""
+  items = items_lib.Items(rec, pipeline.load_raw(rec.config.data,
+                                                 rec.config.seed))
+  model, largest = versions.load(rec, "", 0), rec.support_buckets[-1]
+  out = []
+  for state, top in zip(states, tops):
+    support = (rec.item_index(state.items)[-largest:],
+               state.ratings[-largest:])
+    targets = [int(t) for t in rec.item_index([i for i, *_ in top])]
+    found = explain(rec, model, items, items.snapshot, support,
+                    list(state.items[-largest:]), rec.user_index(state.user),
+                    targets)
+    out.append({rec.item_ids[t]: found[t] for t in targets})
+  return out
