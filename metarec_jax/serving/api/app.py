@@ -105,7 +105,8 @@ def create_app(make_service, token: str | None = None, poll_s: float = 1.0,
     """The model version new requests are served with."""
     service = request.app.state.service
     return {"status": "ok", "model_version": service.model.version,
-            "events": service.store.count(), "token_required": token is not None}
+            "events": service.store.count(),
+            "token_required": request.app.state.token is not None}
 
   @app.get("/", include_in_schema=False)
   def page():
