@@ -93,7 +93,8 @@ class Service:
   def ratings_of(self, user_id: str) -> list:
     with self.lock:
       support = dict(self.users.get(user_id, {}))
-    return [{"item_id": self.items.labels[r], "rating": y}
+    return [{"item_id": self.items.labels[r], "rating": y,
+             "title": self.items.info[r].get("title")}
             for r, y in support.items()]
 
   def user_row(self, user_id: str) -> int:
