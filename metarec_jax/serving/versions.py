@@ -18,11 +18,14 @@ import numpy as np
 from metarec_jax.core import io
 from metarec_jax.core.types import TaskBatch
 from metarec_jax.evaluation import predict
-from metarec_jax.serving import recommender
 from metarec_jax.train import checkpoints
 
 VERSIONS = "versions"
 VERSION_FILE = "version.json"
+# Users per model call in the service. Scoring the whole catalogue for many
+# users at once outgrows a CPU's caches (docs/service.md measures it), so
+# a burst of requests is several calls of at most the last size.
+SERVICE_BUCKETS = (1, 2, 4, 8)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +70,7 @@ def write_record(run_dir: str, version: int, record: dict) -> None:
 def batch(rec, supports: list, user_rows: list, n_items: int) -> TaskBatch:
   """Recommender.serving_batch with the users' table rows given and every
   one of n_items rows as the query."""
-  b = rec.serving_batch(supports)
+  b = rec.serving_batch(supports, user_buckets=SERVICE_BUCKETS)
   user = np.array(b.user)
   user[:len(user_rows)] = user_rows
   every = np.broadcast_to(np.arange(n_items, dtype=np.int32),
@@ -80,8 +83,8 @@ def batch(rec, supports: list, user_rows: list, n_items: int) -> TaskBatch:
 def scores(rec, model: Model, tables: dict, supports: list, user_rows: list,
            n_items: int) -> np.ndarray:
   """[len(supports), n_items] adapted predictions: evaluation/predict.py's
-  jitted adapt-then-predict, USER_BUCKETS[-1] users at a time."""
-  step = recommender.USER_BUCKETS[-1]
+  jitted adapt-then-predict, SERVICE_BUCKETS[-1] users at a time."""
+  step = SERVICE_BUCKETS[-1]
   out = []
   for i in range(0, max(len(supports), 1), step):
     b = batch(rec, supports[i:i + step], user_rows[i:i + step], n_items)

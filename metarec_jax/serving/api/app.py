@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 
 from metarec_jax.core.errors import ServingError
-from metarec_jax.serving import batcher as batcher_lib, recommender
+from metarec_jax.serving import batcher as batcher_lib, versions
 from metarec_jax.serving.api import items, schemas, users
 
 MAX_BODY = 256 * 1024
@@ -49,7 +49,7 @@ def validation_message(errors: list) -> str:
 
 async def _warm(service, batcher) -> None:
   """Compiles each user bucket's program before the first request."""
-  for n in recommender.USER_BUCKETS:
+  for n in versions.SERVICE_BUCKETS:
     reqs = [service.request("", 1)] * n
     await batcher.run(service.recommend_batch, reqs)
 
@@ -73,7 +73,7 @@ def create_app(make_service, token: str | None = None, poll_s: float = 1.0,
   async def lifespan(app: FastAPI):
     app.state.service = make_service()
     app.state.batcher = batcher_lib.Batcher(
-        app.state.service.recommend_batch, recommender.USER_BUCKETS[-1])
+        app.state.service.recommend_batch, versions.SERVICE_BUCKETS[-1])
     app.state.batcher.start()
     if warmup:
       await _warm(app.state.service, app.state.batcher)
