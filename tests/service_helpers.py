@@ -21,11 +21,14 @@ from tiny_run import tiny_config, write_dataset
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def train_tiny(tmp_path_factory) -> str:
-  """A finished MeLU run on the tiny CSV data (seconds)."""
+def train_tiny(tmp_path_factory, residual: bool = False) -> str:
+  """A finished MeLU run on the tiny CSV data (seconds); residual: on the
+  item-mean floor (reads the item_mean table)."""
   folder = write_dataset(str(tmp_path_factory.mktemp("data")))
   workdir = str(tmp_path_factory.mktemp("run"))
-  experiment.train_and_evaluate(tiny_config(folder), workdir)
+  config = tiny_config(folder)
+  config.model.residual = residual
+  experiment.train_and_evaluate(config, workdir)
   return workdir
 
 

@@ -24,7 +24,7 @@ RATINGS = [(1, 5.0), (2, 4.0), (7, 1.0), (10, 3.0), (12, 5.0), (20, 2.0)]
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-  return train_tiny(tmp_path_factory)
+  return train_tiny(tmp_path_factory, residual=True)
 
 
 @pytest.fixture(scope="module")
