@@ -21,15 +21,21 @@ from tiny_run import tiny_config, write_dataset
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+_RUNS = {}  # residual -> workdir: one training per test process
+
+
 def train_tiny(tmp_path_factory, residual: bool = False) -> str:
   """A finished MeLU run on the tiny CSV data (seconds); residual: on the
-  item-mean floor (reads the item_mean table)."""
-  folder = write_dataset(str(tmp_path_factory.mktemp("data")))
-  workdir = str(tmp_path_factory.mktemp("run"))
-  config = tiny_config(folder)
-  config.model.residual = residual
-  experiment.train_and_evaluate(config, workdir)
-  return workdir
+  item-mean floor (reads the item_mean table). Tests must not write into
+  it (copy it first), since the service test modules share it."""
+  if residual not in _RUNS:
+    folder = write_dataset(str(tmp_path_factory.mktemp("data")))
+    workdir = str(tmp_path_factory.mktemp("run"))
+    config = tiny_config(folder)
+    config.model.residual = residual
+    experiment.train_and_evaluate(config, workdir)
+    _RUNS[residual] = workdir
+  return _RUNS[residual]
 
 
 def free_port() -> int:

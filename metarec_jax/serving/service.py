@@ -19,6 +19,7 @@ from metarec_jax.core.errors import ServingError
 from metarec_jax.data import pipeline
 from metarec_jax.serving import events, explain, items as items_lib
 from metarec_jax.serving import recommender, versions
+from metarec_jax.text import item_cache
 
 MAX_K = 100
 MAX_EXPLAIN_K = 20
@@ -28,6 +29,8 @@ class Service:
   """Users' supports, the item rows and the served model version."""
 
   def __init__(self, run_dir: str, db_path: str, embed=None):
+    """embed: texts -> [n, h] for added items' text (default: the run's
+    frozen encoder, for a run that reads item text)."""
     self.run_dir = run_dir
     self.rec = rec = recommender.Recommender.load(run_dir)
     if rec.prep.task_axis == "item":
@@ -36,6 +39,9 @@ class Service:
                          "service serves runs on user tasks).")
     self.items = items_lib.Items(rec, pipeline.load_raw(rec.config.data,
                                                         rec.config.seed))
+    if embed is None and self.items.text_dim:
+      model_dir = rec.config.data.get("text_model_dir") or None
+      embed = lambda texts: item_cache.encode_cached(texts, model_dir)
     self.embed = embed
     self.lock = threading.Lock()
     self.users = {}  # user id -> {item row: rating}, oldest first
