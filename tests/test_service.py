@@ -85,6 +85,19 @@ def _same_explanation(a, b) -> None:
       assert x[change] == pytest.approx(y[change], abs=1e-5)
 
 
+def test_a_user_of_the_data_gets_their_side_features(client, rec):
+  known = rec.prep.users.labels([0])[0]
+  for user in (known, f"web-{known}"):
+    _post(client, user, RATINGS[:3])
+  got = {u: client.ok("GET", f"/v1/users/{u}/recommendations?k=100")
+         for u in (known, f"web-{known}")}
+  for u, features in ((known, known), (f"web-{known}", None)):
+    want = rec.top_k(rec.adapt(RATINGS[:3], user=features), 100)
+    np.testing.assert_allclose([x["raw_score"] for x in got[u]["items"]],
+                               [raw for *_, raw in want], atol=1e-5)
+  assert got[known] != got[f"web-{known}"]
+
+
 def test_leave_one_out_changes_are_exact_readaptations(client, rec):
   _post(client, "loo", RATINGS)
   got = client.ok("GET", "/v1/users/loo/recommendations?k=3&explain=true")

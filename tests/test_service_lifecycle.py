@@ -9,9 +9,12 @@ import signal
 import threading
 import time
 
+import jax
+import numpy as np
 import pytest
 
-from metarec_jax.serving import refresh, versions
+from metarec_jax.serving import recommender, refresh, versions
+from metarec_jax.train import engine
 from service_helpers import (Client, ThreadServer, free_port, start_process,
                              train_tiny)
 
@@ -117,3 +120,23 @@ def test_refresh_switches_versions_under_load(workdir, tmp_path):
   versions_seen = [v for _, v in seen]
   assert versions_seen[0] == 0 and versions_seen[-1] == 1
   assert set(versions_seen[switched + 4:]) == {1}  # 4 may be in flight.
+
+
+def test_an_engine_run_starts_from_given_params(workdir, tmp_path):
+  """engine.Run.init_params (what a refresh continues from) is the train
+  state's starting point; without it the seed's init is."""
+  rec = recommender.Recommender.load(workdir)
+  given = jax.tree.map(lambda x: np.asarray(x) + 0.5, rec.params)
+  runs = [engine.Run(rec.config, rec.prep, 0, str(tmp_path / "a"), rec.method,
+                     init_params=given),
+          engine.Run(rec.config, rec.prep, 0, str(tmp_path / "b"),
+                     rec.method)]
+  group = engine.Group(rec.method, runs, rec.config, str(tmp_path))
+  start = [engine.take(group.states.params, i) for i in range(2)]
+  for a, b in zip(jax.tree.leaves(start[0]), jax.tree.leaves(given)):
+    np.testing.assert_array_equal(a, b)
+  fresh = jax.tree.leaves(rec.method.init(
+      jax.random.split(jax.random.fold_in(jax.random.key(0), 1))[0],
+      jax.tree.map(np.asarray, rec.prep.tables)))
+  for a, b in zip(jax.tree.leaves(start[1]), fresh):
+    np.testing.assert_allclose(a, b)
