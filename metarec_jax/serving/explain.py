@@ -25,6 +25,7 @@ from metarec_jax.serving import items as items_lib, versions
 from metarec_jax.train import batch_rows
 
 VARIANT_BUCKETS = (16, 64, 256, 1024)
+LOO_BUCKETS = (8, 32, 128, 512)
 TOP = 3
 
 
@@ -40,8 +41,10 @@ def leave_one_out(rec, model, snap, support, user_row: int,
   keep = [np.arange(n) != i for i in range(n)]
   supports = [(rows, ys)] + [(rows[k], ys[k]) for k in keep]
   n_items = snap.tables["item_id"].shape[0]
+  # One call for the full support and every left-out one (n + 1 users).
+  size = next((b for b in LOO_BUCKETS if b >= n + 1), LOO_BUCKETS[-1])
   s = versions.scores(rec, model, snap.tables, supports, [user_row] *
-                      (n + 1), n_items)
+                      (n + 1), n_items, (size,))
   change = s[1:, targets] - s[0, targets][None, :]  # [n, len(targets)]
   out = {}
   for col, t in enumerate(targets):

@@ -67,10 +67,11 @@ def write_record(run_dir: str, version: int, record: dict) -> None:
                 {"version": version, **record})
 
 
-def batch(rec, supports: list, user_rows: list, n_items: int) -> TaskBatch:
+def batch(rec, supports: list, user_rows: list, n_items: int,
+          buckets=SERVICE_BUCKETS) -> TaskBatch:
   """Recommender.serving_batch with the users' table rows given and every
-  one of n_items rows as the query."""
-  b = rec.serving_batch(supports, user_buckets=SERVICE_BUCKETS)
+  one of n_items rows as the query, users padded to one of buckets."""
+  b = rec.serving_batch(supports, user_buckets=buckets)
   user = np.array(b.user)
   user[:len(user_rows)] = user_rows
   every = np.broadcast_to(np.arange(n_items, dtype=np.int32),
@@ -81,13 +82,14 @@ def batch(rec, supports: list, user_rows: list, n_items: int) -> TaskBatch:
 
 
 def scores(rec, model: Model, tables: dict, supports: list, user_rows: list,
-           n_items: int) -> np.ndarray:
+           n_items: int, buckets=SERVICE_BUCKETS) -> np.ndarray:
   """[len(supports), n_items] adapted predictions: evaluation/predict.py's
-  jitted adapt-then-predict, SERVICE_BUCKETS[-1] users at a time."""
-  step = SERVICE_BUCKETS[-1]
+  jitted adapt-then-predict, buckets[-1] users at a time."""
+  step = buckets[-1]
   out = []
   for i in range(0, max(len(supports), 1), step):
-    b = batch(rec, supports[i:i + step], user_rows[i:i + step], n_items)
+    b = batch(rec, supports[i:i + step], user_rows[i:i + step], n_items,
+              buckets)
     out.append(predict.predict_batch(rec.method, model.params, tables, b,
                                      rec.hparams)[:len(supports[i:i + step])])
   return np.concatenate(out)[:len(supports)]
