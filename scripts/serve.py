@@ -56,8 +56,9 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   workdir = FLAGS.workdir
   db = FLAGS.db or os.path.join(workdir, "serving.sqlite")
+  token = _token()
   svc = service.Service(workdir, db)  # Errors here exit 2 before binding.
-  app = app_lib.create_app(lambda: svc, _token(), FLAGS.poll_s, FLAGS.warmup)
+  app = app_lib.create_app(lambda: svc, token, FLAGS.poll_s, FLAGS.warmup)
   uvicorn.run(app, host=FLAGS.host, port=FLAGS.port, access_log=False,
               log_level="warning")
 

@@ -24,6 +24,16 @@ def test_serving_table_is_generated_from_the_committed_results():
       assert r["p50_ms"] <= r["p99_ms"]
 
 
+def test_readme_line_names_the_measured_numbers():
+  results = json.loads((ROOT / service_docs.RESULTS).read_text())
+  line = service_docs.summary_line(results, service_docs.RESULTS)
+  one, most = results["recommendations"]["1"], results["recommendations"]["32"]
+  assert f"p50 {one['p50_ms']:.1f} ms at 1 client" in line
+  assert f"{most['rps']:.0f} requests/s at 32 clients" in line
+  assert most["rps"] / one["rps"] == pytest.approx(
+      results["throughput_ratio"], abs=0.01)
+
+
 def test_recipe_shows_each_command_and_a_real_response():
   body = docs.block(TEXT, "service_example")
   lines = body.strip("`\n").removeprefix("bash\n").splitlines()

@@ -110,3 +110,17 @@ def perf_table(results: dict, source: str) -> str:
           f"cores, load average {load} before (other jobs share the "
           f"machine); {results['throughput_ratio']:g}x the 1-client "
           "recommendation throughput at the most clients.\n")
+
+
+def summary_line(results: dict, source: str) -> str:
+  """One line for the README: latency at one client, throughput at the
+  most clients, from results/serving_cpu.json."""
+  rec = results["recommendations"]
+  counts = sorted(rec, key=int)
+  one, most = rec[counts[0]], rec[counts[-1]]
+  write = results["ratings"][counts[0]]
+  return (f"Recommendations: p50 {one['p50_ms']:.1f} ms at {counts[0]} "
+          f"client, {most['rps']:.0f} requests/s at {counts[-1]} clients "
+          f"({results['throughput_ratio']:g}x one client's "
+          f"{one['rps']:.0f}); a rating write: p50 {write['p50_ms']:.1f} ms "
+          f"([{source}]({source}), {results['cpu_count']} shared cores).\n")
