@@ -19,7 +19,7 @@ import uvicorn
 
 from metarec_jax.core import cli, compile_cache
 from metarec_jax.core.errors import ServingError
-from metarec_jax.serving import service
+from metarec_jax.serving import item_tasks
 from metarec_jax.serving.api import app as app_lib
 
 FLAGS = flags.FLAGS
@@ -57,7 +57,7 @@ def main(argv):
   workdir = FLAGS.workdir
   db = FLAGS.db or os.path.join(workdir, "serving.sqlite")
   token = _token()
-  svc = service.Service(workdir, db)  # Errors here exit 2 before binding.
+  svc = item_tasks.open_service(workdir, db)  # Errors: exit 2, unbound.
   app = app_lib.create_app(lambda: svc, token, FLAGS.poll_s, FLAGS.warmup)
   uvicorn.run(app, host=FLAGS.host, port=FLAGS.port, access_log=False,
               log_level="warning")

@@ -13,7 +13,7 @@ import time
 
 import uvicorn
 
-from metarec_jax.serving import service as service_lib
+from metarec_jax.serving import item_tasks
 from metarec_jax.serving.api import app as app_lib
 from metarec_jax.train import experiment
 from tiny_run import tiny_config, write_dataset
@@ -92,7 +92,7 @@ class ThreadServer:
   def __init__(self, workdir: str, db: str, poll_s: float = 0.2):
     self.port = free_port()
     self.app = app_lib.create_app(
-        lambda: service_lib.Service(workdir, db), poll_s=poll_s,
+        lambda: item_tasks.open_service(workdir, db), poll_s=poll_s,
         warmup=False)
     self.server = uvicorn.Server(uvicorn.Config(
         self.app, host="127.0.0.1", port=self.port, log_level="warning",

@@ -125,8 +125,8 @@ def explain_states(rec, states: list, tops: list) -> list:
   """scripts/recommend.py --explain: per user (a Recommender UserState and
   its top_k list), {item id: explanation}, as the service computes them
   with the run's own parameters."""
-  items = items_lib.Items(rec, pipeline.load_raw(rec.config.data,
-                                                 rec.config.seed))
+  raw = pipeline.load_raw(rec.config.data, rec.config.seed)
+  items = items_lib.Items(rec, raw, raw)
   model, largest = versions.load(rec, "", 0), rec.support_buckets[-1]
   out = []
   for state, top in zip(states, tops):

@@ -51,29 +51,40 @@ def _pad_rows(x: np.ndarray, rows: int) -> np.ndarray:
 
 
 class Items:
-  """Item ids <-> table rows, display info, and the padded tables.
+  """Ids <-> table rows of one side of the tables, display info, and the
+  padded tables.
+
+  side "item": the rated side (batch_rows.ITEM_KEYS): a run's items, or,
+  in a run on item tasks, its users. side "user": the task side's rows
+  (a run on item tasks: its items). raw: the dataset in the run's roles
+  (its item_fields are the rated side's, user_fields the task side's);
+  shown: the untransposed dataset the titles, genres and years come from,
+  or None.
 
   Attributes:
     labels: [count] the ids as the data (or a PUT) wrote them, by row.
     info: [count] {"title", "genres", "year"} for the page and search.
-    fields: {field: {value: 1-based index}} the run's item value
-      vocabularies (features of an added item must use them).
+    fields: {field: {value: 1-based index}} the run's value vocabularies
+      (features of an added row must use them).
   """
 
-  def __init__(self, rec, raw):
-    self.rec, self.integer = rec, rec.prep.items.codec.integer
-    self.labels = list(rec.item_ids)
+  def __init__(self, rec, raw, shown=None, side: str = "item"):
+    self.rec, self.side = rec, side
+    vocab = rec.prep.items if side == "item" else rec.prep.users
+    self.integer = vocab.codec.integer
+    self.labels = vocab.labels(np.arange(len(vocab)))
     self.rows = {str(i): r for r, i in enumerate(self.labels)}
+    values = raw.item_fields if side == "item" else raw.user_fields
     self.fields = {name: {v: n + 1 for n, v in enumerate(sorted(
-        {v for vals in raw.item_fields[name].values() for v in vals}))}
-                   for name in rec.prep.tables["item"]}
-    codes = rec.prep.items.ids
-    self.info = [self._info(raw, int(c)) for c in codes]
+        {v for vals in values[name].values() for v in vals}))}
+                   for name in rec.prep.tables[side]}
+    self.info = [self._info(shown, int(c)) if shown else {"title": str(i)}
+                 for c, i in zip(vocab.ids, self.labels)]
     self.global_mean = float(rec.prep.floor_stats.global_mean)
     self.text_dim = (rec.tables["item_text"].shape[1]
-                     if "item_text" in rec.tables else 0)
-    self.host = {k: rec.tables[k] for k in batch_rows.ITEM_KEYS
-                 if k in rec.tables}
+                     if side == "item" and "item_text" in rec.tables else 0)
+    keys = batch_rows.ITEM_KEYS if side == "item" else batch_rows.USER_KEYS
+    self.host = {k: rec.tables[k] for k in keys if k in rec.tables}
     self.capacity = len(self.labels)
     self._grow()
 
@@ -85,8 +96,11 @@ class Items:
             "year": raw.item_year.get(code)}
 
   def _grow(self) -> None:
+    start = len(next(iter(jax.tree.leaves(self.host))))
     self.capacity += GROW
     self.host = jax.tree.map(lambda x: _pad_rows(x, self.capacity), self.host)
+    if "item_mean" in self.host:  # Free rows read like an added one.
+      self.host["item_mean"][start:] = self.global_mean
     self._publish()
 
   def _publish(self) -> None:
@@ -94,6 +108,12 @@ class Items:
     tables.update(self.host)
     self.snapshot = Snapshot(jax.device_put(tables), len(self.labels),
                              self.host)
+
+  def free_row(self) -> int:
+    """The first free row (growing the tables if none is left)."""
+    if len(self.labels) == self.capacity:
+      self._grow()
+    return len(self.labels)
 
   def label(self, item_id: str):
     """A new item's id as output: an int for an integer catalogue's
@@ -118,7 +138,7 @@ class Items:
         raise ServingError(f"features.{name}: not an item field of this "
                            f"model; its fields are {sorted(self.fields)}.")
       values = values if isinstance(values, list) else [values]
-      vocab, width = self.fields[name], self.host["item"][name].shape[1]
+      vocab, width = self.fields[name], self.host[self.side][name].shape[1]
       bad = [str(v) for v in values if str(v) not in vocab]
       if bad:
         shown = ", ".join(list(vocab)[:30])
@@ -158,8 +178,7 @@ class Items:
       self.labels.append(self.label(item_id))
       self.rows[item_id] = row
       self.info.append({})
-      self.host["item_mean"][row] = self.global_mean
-    for name, table in self.host["item"].items():
+    for name, table in self.host[self.side].items():
       table[row] = rows.get(name, np.zeros(table.shape[1], np.int32))
     if self.text_dim and embed is not None:
       self.host["item_text"][row] = np.asarray(embed([text]))[0]

@@ -33,22 +33,25 @@ class Service:
     frozen encoder, for a run that reads item text)."""
     self.run_dir = run_dir
     self.rec = rec = recommender.Recommender.load(run_dir)
-    if rec.prep.task_axis == "item":
-      raise ServingError(f"{run_dir}: a run on item tasks ranks users for an "
-                         "item; serve it with scripts/recommend.py (the "
-                         "service serves runs on user tasks).")
-    self.items = items_lib.Items(rec, pipeline.load_raw(rec.config.data,
-                                                        rec.config.seed))
-    if embed is None and self.items.text_dim:
-      model_dir = rec.config.data.get("text_model_dir") or None
-      embed = lambda texts: item_cache.encode_cached(texts, model_dir)
-    self.embed = embed
     self.lock = threading.Lock()
     self.users = {}  # user id -> {item row: rating}, oldest first
+    self._setup(rec, pipeline.load_raw(rec.config.data, rec.config.seed),
+                embed)
     self.store = events.EventStore(db_path)
     for event in self.store.replay():
       self._apply(event)
     self.model = versions.load(rec, run_dir, versions.latest(run_dir))
+
+  def _setup(self, rec, raw, embed) -> None:
+    """The served rows: here the catalogue's items (a run on user tasks)."""
+    if rec.prep.task_axis == "item":
+      raise ServingError(f"{self.run_dir}: a run on item tasks; serve it "
+                         "with serving.item_tasks.ItemTaskService.")
+    self.items = items_lib.Items(rec, raw, raw)
+    if embed is None and self.items.text_dim:
+      model_dir = rec.config.data.get("text_model_dir") or None
+      embed = lambda texts: item_cache.encode_cached(texts, model_dir)
+    self.embed = embed
 
   # Writes.
   def _apply(self, event) -> None:

@@ -52,7 +52,9 @@ class Item(BaseModel):
 
 
 class RatingReason(BaseModel):
-  item_id: Id
+  item_id: Optional[Id] = Field(None, description="The rated item.")
+  user_id: Optional[Id] = Field(None, description="A run on item tasks: "
+                                "the user whose rating of this item it is.")
   rating: float
   change_if_left_out: float = Field(description="The score after "
                                     "re-adapting without this rating, minus "
