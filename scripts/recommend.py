@@ -13,7 +13,9 @@ data, whose side features (age, gender, ...) are then used; by default the
 user is new and has none. Prints a table, or JSON {"items": [{"item_id",
 "score", "raw_score"}, ...]} (batch: {"users": {id: {"items"}}}): items
 ranked by the model's raw score; the score is it clipped to the rating
-range, as the evaluation's predictions are. --benchmark prints
+range, as the evaluation's predictions are. --explain adds each item's
+explanation (serving/explain.py; JSON: an "explanation" per item, as the
+service's). --benchmark prints
 p50/p99 latency of adapt + rank for 1 and 64 users. Bad input exits with
 code 2 and one message naming the file and line.
 
@@ -29,7 +31,7 @@ from absl import flags, logging
 
 from metarec_jax.core import cli, compile_cache
 from metarec_jax.core.errors import ServingError
-from metarec_jax.serving import latency, ratings_input, recommender
+from metarec_jax.serving import explain, latency, ratings_input, recommender
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A finished run (main.py's workdir or a "
@@ -42,20 +44,36 @@ flags.DEFINE_string("item_id", None, "Runs on item tasks: an item of the "
                     "training data whose side features to use.")
 flags.DEFINE_enum("format", "table", ["table", "json"], "Output format.")
 flags.DEFINE_bool("benchmark", False, "Measure latency instead.")
+flags.DEFINE_bool("explain", False, "Explain each item: the ratings whose "
+                  "leaving out changes its score most, and the features "
+                  "whose removal does (exact re-scoring, as the service).")
 flags.mark_flags_as_required(["workdir"])
 
 
-def _table(items, rated: str) -> str:
+def _why(ex: dict) -> list:
+  """An explanation as lines: each rating's and feature's change."""
+  parts = [f"without rating {r['rating']:g} of {r['item_id']}: "
+           f"{r['change_if_left_out']:+.3f}" for r in ex["ratings"]]
+  parts += [f"without {'text' if f['value'] is None else f['field'] + ' ' + f['value']}"
+            f": {f['change_if_removed']:+.3f}" for f in ex["features"]]
+  return [f"      {p}" for p in parts]
+
+
+def _table(items, rated: str, why=None) -> str:
   width = max([8] + [len(str(i)) for i, _, _ in items])
   lines = [f"{'rank':>4}  {rated + '_id':>{width}}  {'score':>6}  {'raw':>6}"]
-  lines += [f"{r:>4}  {i!s:>{width}}  {s:>6.3f}  {raw:>6.3f}"
-            for r, (i, s, raw) in enumerate(items, 1)]
+  for r, (i, s, raw) in enumerate(items, 1):
+    lines.append(f"{r:>4}  {i!s:>{width}}  {s:>6.3f}  {raw:>6.3f}")
+    lines += _why(why[i]) if why else []
   return "\n".join(lines)
 
 
-def _json_items(items, rated: str) -> dict:
-  return {f"{rated}s": [{f"{rated}_id": i, "score": round(s, 4),
-                         "raw_score": round(raw, 4)} for i, s, raw in items]}
+def _json_items(items, rated: str, why=None) -> dict:
+  out = [{f"{rated}_id": i, "score": round(s, 4), "raw_score": round(raw, 4)}
+         for i, s, raw in items]
+  for item in out if why else []:
+    item["explanation"] = why[item[f"{rated}_id"]]
+  return {f"{rated}s": out}
 
 
 def main(argv):
@@ -80,16 +98,20 @@ def main(argv):
     raise ServingError(f"--{roles.task}_id names one {roles.task}; the "
                        f"ratings file holds several ({roles.task}_id,"
                        f"{roles.rated}_id,rating).")
-  out = rec.recommend(users or {"": []}, FLAGS.k, source=FLAGS.ratings,
-                      user_ids={"": who})
+  users = users or {"": []}
+  states = rec.adapt_many(list(users.values()), FLAGS.ratings,
+                          [who] * len(users))
+  out = {u: rec.top_k(s, FLAGS.k) for u, s in zip(users, states)}
+  why = (dict(zip(users, explain.explain_states(rec, states,
+                                                list(out.values()))))
+         if FLAGS.explain else {})
   if FLAGS.format == "json":
-    obj = ({f"{roles.task}s": {u: _json_items(v, roles.rated)
-                               for u, v in out.items()}} if batch
-           else _json_items(out[""], roles.rated))
-    print(json.dumps(obj))
+    obj = {u: _json_items(v, roles.rated, why.get(u)) for u, v in out.items()}
+    print(json.dumps({f"{roles.task}s": obj} if batch else obj[""]))
   else:
     print("\n\n".join((f"{roles.task} {u}\n" if batch else "")
-                       + _table(v, roles.rated) for u, v in out.items()))
+                       + _table(v, roles.rated, why.get(u))
+                       for u, v in out.items()))
 
 
 if __name__ == "__main__":

@@ -5,9 +5,12 @@ r"""Regenerates (or checks) the generated blocks of README.md and docs/.
   python scripts/update_docs.py --update --examples   # also rerun examples
 
 Blocks: the README's results summary (from the committed tables' JSON),
-docs/performance.md's table (from results/bench_cpu.json) and, with
+docs/performance.md's table (from results/bench_cpu.json),
+docs/service.md's serving table (from results/serving_cpu.json) and, with
 --examples, the README's example outputs (the commands it shows, run from
-the repository root; the quick start trains for a few minutes).
+the repository root; the quick start trains for a few minutes) and
+docs/service.md's recipe responses (a service started on the quick start's
+run).
 """
 
 import json
@@ -17,7 +20,7 @@ import sys
 from absl import flags
 
 from metarec_jax.core import cli, io
-from metarec_jax.experiments import benchmark, docs
+from metarec_jax.experiments import benchmark, docs, service_docs
 
 _UPDATE = flags.DEFINE_bool("update", False, "Rewrite the stale blocks.")
 _EXAMPLES = flags.DEFINE_bool("examples", False, "Rerun the examples too.")
@@ -35,10 +38,14 @@ def _generated() -> dict:
   bench = "results/bench_cpu.json"
   out = {"README.md": {"results": docs.results_summary(named)},
          "docs/performance.md": {"perf": benchmark.markdown(
-             json.loads(_read(bench)), bench) + "\n"}}
+             json.loads(_read(bench)), bench) + "\n"},
+         "docs/service.md": {"service_perf": service_docs.perf_table(
+             json.loads(_read(service_docs.RESULTS)), service_docs.RESULTS)}}
   if _EXAMPLES.value:
     out["README.md"].update({f"example_{name}": docs.run_example(name, ROOT)
                              for name in docs.EXAMPLES})
+    out["docs/service.md"]["service_example"] = service_docs.example_block(
+        ROOT)
   return out
 
 

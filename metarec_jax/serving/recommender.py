@@ -134,15 +134,16 @@ class Recommender:
       self._known = {str(i) for i in self.item_ids}
     return self._known
 
-  def serving_batch(self, supports: list, users=None) -> TaskBatch:
+  def serving_batch(self, supports: list, users=None,
+                    user_buckets=USER_BUCKETS) -> TaskBatch:
     """supports: [(item indices, ratings)] -> one batch scoring every item:
-    users padded to a USER_BUCKETS size, supports to a run bucket."""
+    users padded to a user_buckets size, supports to a run bucket."""
     largest = self.support_buckets[-1]
     n = max((min(len(s[0]), largest) for s in supports), default=0)
     size = batching.bucket_for(n, self.support_buckets)
-    t = next((b for b in USER_BUCKETS if len(supports) <= b), None)
+    t = next((b for b in user_buckets if len(supports) <= b), None)
     if t is None:
-      raise ValueError(f"at most {USER_BUCKETS[-1]} users per call")
+      raise ValueError(f"at most {user_buckets[-1]} users per call")
     s_items = np.zeros((t, size), np.int32)
     s_ratings = np.zeros((t, size), np.float32)
     s_mask = np.zeros((t, size), np.float32)

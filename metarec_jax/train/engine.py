@@ -49,12 +49,15 @@ class Run:
     init_method: the method object that initialises it (its output bias is
       its data's global mean; Meta-SGD's rates start at its inner_lr); None:
       the group's method.
+    init_params: params to start from instead of init_method's (a refresh
+      continues a served run, serving/refresh.py); None: a fresh init.
   """
   config: ml_collections.ConfigDict
   prep: pipeline.Prepared
   seed: int
   workdir: str
   init_method: object = None
+  init_params: object = None
 
 
 @dataclasses.dataclass
@@ -95,6 +98,7 @@ class Group:
     self.states = stack([step.init_state(
         r.init_method or method, jax.tree.map(np.asarray, r.prep.tables),
         r.seed, r.config.outer_lr, r.config.weight_decay, config.clip_norm,
+        params=r.init_params,
         start=lambda p, r=r: init_from.initial_params(
             p, r.config, r.prep, r.workdir, sources)) for r in runs])
     self.best = [jax.device_get(take(self.states.params, i))

@@ -35,15 +35,16 @@ def make_optimizer(clip_norm: float, outer_lr: float = 1e-3,
 
 def init_state(method: base.Method, tables: dict, seed: int, outer_lr: float,
                weight_decay: float, clip_norm: float,
-               start=None) -> TrainState:
-  """One run's state: params from its seed, optimizer with its rates.
-  start, if given, maps the fresh params to the ones to start from
-  (train/init_from.py)."""
+               params: Params = None, start=None) -> TrainState:
+  """One run's state: params from its seed (or the given params, to
+  continue from a trained run), optimizer with its rates. start, if given,
+  maps the fresh params to the ones to start from (train/init_from.py)."""
   key = jax.random.fold_in(jax.random.key(seed), 1)
   k_init, k_train = jax.random.split(key)
-  params = method.init(k_init, tables)
-  if start is not None:
-    params = jax.tree.map(jnp.asarray, start(params))
+  if params is None:
+    params = method.init(k_init, tables)
+    if start is not None:
+      params = jax.tree.map(jnp.asarray, start(params))
   opt_state = make_optimizer(clip_norm, outer_lr, weight_decay).init(params)
   return TrainState(params, opt_state, jnp.zeros((), jnp.int32), k_train)
 
