@@ -36,7 +36,13 @@ def _generated() -> dict:
   """{file: {block: body}} that the committed code and files give."""
   named = docs.summary_tables(ROOT)
   bench = "results/bench_cpu.json"
-  out = {"README.md": {"results": docs.results_summary(named)},
+  serving = json.loads(_read(service_docs.RESULTS))
+  out = {"README.md": {"results": docs.results_summary(named),
+                       "service_perf_line": service_docs.summary_line(
+                           serving, service_docs.RESULTS),
+                       # The README shows docs/service.md's responses.
+                       "service_example": docs.block(
+                           _read("docs/service.md"), "service_example")},
          "docs/performance.md": {"perf": benchmark.markdown(
              json.loads(_read(bench)), bench) + "\n"},
          "docs/service.md": {"service_perf": service_docs.perf_table(
@@ -44,8 +50,9 @@ def _generated() -> dict:
   if _EXAMPLES.value:
     out["README.md"].update({f"example_{name}": docs.run_example(name, ROOT)
                              for name in docs.EXAMPLES})
-    out["docs/service.md"]["service_example"] = service_docs.example_block(
-        ROOT)
+    example = service_docs.example_block(ROOT)
+    out["docs/service.md"]["service_example"] = example
+    out["README.md"]["service_example"] = example
   return out
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from metarec_jax.data import scenarios
 from metarec_jax.evaluation import floors
-from metarec_jax.experiments import benchmark, docs, report, tables
+from metarec_jax.experiments import (benchmark, docs, report, service_docs,
+                                     tables)
 
 # Every column of every group, for each scenario, method and floor.
 _CELLS = {c: 0.5 for _, cols in tables.GROUPS for c in cols}
@@ -29,6 +30,16 @@ def test_results_block_is_generated_from_the_committed_tables():
   named = docs.summary_tables(str(ROOT))
   assert {"ML-100K", "ML-1M", "Book-Crossing"} <= set(named)
   assert docs.block(README, "results") == docs.results_summary(named)
+
+
+def test_readme_service_blocks_are_the_generated_ones():
+  service = (ROOT / "docs" / "service.md").read_text()
+  assert docs.block(README, "service_example") == docs.block(
+      service, "service_example")
+  assert "/v1/users/" in docs.block(README, "service_example")
+  results = json.loads((ROOT / service_docs.RESULTS).read_text())
+  assert docs.block(README, "service_perf_line") == (
+      service_docs.summary_line(results, service_docs.RESULTS))
 
 
 def test_performance_table_is_generated_from_the_committed_benchmark():
