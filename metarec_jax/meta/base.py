@@ -41,8 +41,11 @@ Adapted = Any
 # Traced float hyperparameters: changing one never recompiles, and a sweep
 # vmaps over them. inner_lr: the inner loop's rate; bias_prior: the residual
 # offset's user-bias shrinkage (meta/residual.py); support_prior: smaller
-# inner steps on small supports (meta/inner.task_rate).
-HPARAMS = ("inner_lr", "bias_prior", "support_prior")
+# inner steps on small supports (meta/inner.task_rate). The last four are
+# the meta-step's overfitting controls (train/controls.py), which no method
+# reads.
+HPARAMS = ("inner_lr", "bias_prior", "support_prior", "adversarial_eps",
+           "adversarial_weight", "feature_dropout", "text_dropout")
 
 
 class Method(Protocol):
