@@ -317,3 +317,28 @@ def test_lora_model_on_last_layers_keeps_dropped_texts_zero():
   keep = [0, 2, 3, 5]
   np.testing.assert_array_equal(out[keep], text[keep])
   assert np.all(np.abs(text).sum(1) > 0)
+
+
+def test_lora_chunks_give_the_unchunked_encoding_and_gradient():
+  cfg, params, tokens, mask = tiny_two_layer_encoder()
+  states = encode.frozen_token_states(cfg, params, tokens, mask, 1)
+  model = toy_model(text_melu.LoRAMeLUModel, bert_config=cfg, lora_rank=2,
+                    lora_layers=1, chunk=4)  # 6 items: one padded chunk.
+  lora = jax.tree.map(lambda x: x + 0.3, bert.init_lora(
+      model.encoder, params, jax.random.key(1)))
+  w = jnp.asarray(np.random.default_rng(4).normal(size=(N_ITEMS, TEXT_DIM)),
+                  jnp.float32)
+
+  def loss(lora_, chunked):
+    v = {"params": params, "lora": lora_}
+    out = (model.encode_states(v, states, mask) if chunked else
+           model.encoder.apply(v, states, mask,
+                               method=bert.Bert.encode_states))
+    return jnp.sum(w * out), out
+
+  (l1, out1), g1 = jax.value_and_grad(loss, has_aux=True)(lora, True)
+  (l0, out0), g0 = jax.value_and_grad(loss, has_aux=True)(lora, False)
+  np.testing.assert_allclose(out1, out0, rtol=1e-5, atol=1e-6)
+  for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g0)):
+    assert np.all(np.isfinite(a))
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

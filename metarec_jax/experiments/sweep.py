@@ -2,9 +2,10 @@
 
 The grid is config.sweep: traced floats (inner_lr, outer_lr, weight_decay,
 bias_prior, support_prior, and the overfitting controls adversarial_eps,
-adversarial_weight, feature_dropout, text_dropout) are crossed and trained as ONE vmapped computation per static group; static
-choices (inner_steps, embed_dim, item_id_dropout, augment_support_k: they
-change shapes or the traced graph) each form a group. Every configuration trains on
+adversarial_weight, feature_dropout, text_dropout) are crossed and trained
+as ONE vmapped computation per static group; static choices (inner_steps,
+embed_dim, item_id_dropout, augment_support_k: they change shapes or the
+traced graph) each form a group. Every configuration trains on
 config.sweep.seeds (default: seed 0) and is scored by its best validation
 MAE (mean over those seeds); test scenarios are never touched. A
 configuration whose loss turns non-finite on any seed is kept in the file
@@ -37,7 +38,8 @@ from metarec_jax.train import engine
 TRACED = ("inner_lr", "outer_lr", "weight_decay", "bias_prior",
           "support_prior", "adversarial_eps", "adversarial_weight",
           "feature_dropout", "text_dropout")
-STATIC = ("inner_steps", "embed_dim", "item_id_dropout", "augment_support_k")
+STATIC = ("inner_steps", "embed_dim", "item_id_dropout",
+          "augment_support_k")
 
 
 def _grid(config, names):

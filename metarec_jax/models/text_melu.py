@@ -58,18 +58,34 @@ class LoRAMeLUModel(TextMeLUModel):
   bert_config: bert.BertConfig | None = None
   lora_rank: int = 4
   lora_layers: int = 0  # > 0: LoRA on the last lora_layers layers only.
+  chunk: int = 128  # Items per rematerialised chunk (lora_layers > 0).
 
   @property
   def encoder(self) -> bert.Bert:
     return bert.Bert(self.bert_config, self.lora_rank, self.lora_layers)
+
+  def encode_states(self, variables, states, mask) -> jax.Array:
+    """[I, L, H] frozen token states -> [I, H] through the LoRA layers, in
+    chunks of items whose activations the backward pass recomputes: the
+    whole catalogue's would not fit in memory for several runs. The last
+    chunk is padded with copies of the last item (a real text)."""
+    n, length, hidden = states.shape
+    pad = -n % self.chunk
+    states = jnp.pad(states, ((0, pad), (0, 0), (0, 0)), mode="edge")
+    mask = jnp.pad(mask, ((0, pad), (0, 0)), mode="edge")
+    one = jax.checkpoint(lambda s, m: self.encoder.apply(
+        variables, s, m, method=bert.Bert.encode_states))
+    out = jax.lax.map(lambda sm: one(*sm), (
+        states.reshape(-1, self.chunk, length, hidden),
+        mask.reshape(-1, self.chunk, length)))
+    return out.reshape(-1, hidden)[:n]
 
   def with_text(self, lora: Params, tables: dict) -> dict:
     """tables with item_text [I, hidden] re-encoded through the LoRA."""
     variables = {"params": tables["text_encoder"], "lora": lora}
     mask = tables["item_token_mask"]
     if self.lora_layers:
-      text = self.encoder.apply(variables, tables["item_token_states"], mask,
-                                method=bert.Bert.encode_states)
+      text = self.encode_states(variables, tables["item_token_states"], mask)
     else:
       text = self.encoder.apply(variables, tables["item_tokens"], mask)
     if "item_text" in tables:  # Dropped texts stay dropped.

@@ -9,7 +9,9 @@ inputs, or the parameters the loss is also taken at, so no method knows:
                      chance (the model must then rate it from its features);
   augment_support_k  each task's support is cut to a random one of these
                      sizes, keeping min(k, n) of its n ratings at random,
-                     as the k-shot evaluation cuts it;
+                     as the k-shot evaluation cuts it (the global and
+                     finetune baselines, which fit every rating of a task,
+                     then fit fewer);
   adversarial_eps    APR's adversarial term on the embeddings, weighted by
                      adversarial_weight (train/adversarial.py).
 
