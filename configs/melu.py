@@ -81,6 +81,11 @@ def _data(dataset: str) -> ml_collections.ConfigDict:
   d.text_features = False
   d.text_model_dir = ""  # Default: the pinned all-MiniLM-L6-v2.
   d.text_tokens = 0  # > 0: token table for LoRA re-encoding (*_lora).
+  # > 0: LoRA on the encoder's last N layers only; the frozen layers below
+  # run once, here, not in every meta-step (tables["item_token_states"]).
+  # The scale a *_lora step runs at on a 2-core CPU: text_tokens 32, rank 4,
+  # text_lora_layers 1 (results/lora_step_time.json); 0 is every layer.
+  d.text_lora_layers = 0
   return d
 
 
@@ -138,6 +143,14 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   # metaemb: the cold-start (support) loss's weight in its meta-loss,
   # alpha * a + (1 - alpha) * b (Pan et al. 2019 use 0.1).
   c.metaemb_alpha = 0.1
+
+  # Overfitting controls every method gets, in meta-training only
+  # (metarec_jax/train/controls.py); 0 and () are off, the plain step.
+  c.adversarial_eps = 0.0  # APR: embeddings moved eps (per leaf) uphill.
+  c.adversarial_weight = 1.0  # Weight of the loss at the moved embeddings.
+  c.augment_support_k = ()  # e.g. (1, 3, 5, 10, 20): supports cut to one.
+  c.feature_dropout = 0.0  # Chance a user/item feature value goes missing.
+  c.text_dropout = 0.0  # Chance an item's text embedding row is zeroed.
 
   c.outer_lr = 1e-3
   c.weight_decay = 0.0  # AdamW's decoupled decay.

@@ -13,7 +13,7 @@ from metarec_jax.data import item_text
 from metarec_jax.meta import base, content, melu
 from metarec_jax.models import melu as melu_model
 from metarec_jax.models import text_melu
-from metarec_jax.text import bert, item_cache
+from metarec_jax.text import bert, encode, item_cache
 from metarec_jax.train import engine, step
 
 
@@ -259,3 +259,86 @@ def test_content_baseline_trains_with_padding_tasks():
   with pytest.raises(ConfigError, match="text_features"):
     method.init(None, {"item": {}})
 
+
+
+def tiny_two_layer_encoder():
+  cfg = bert.BertConfig(vocab_size=30, hidden_size=TEXT_DIM,
+                        num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=16)
+  ids = jnp.zeros((1, 4), jnp.int32)
+  params = bert.Bert(cfg).init(jax.random.key(7), ids,
+                               jnp.ones_like(ids))["params"]
+  r = np.random.default_rng(3)
+  tokens = r.integers(1, 30, size=(N_ITEMS, 5)).astype(np.int32)
+  mask = np.ones_like(tokens)
+  mask[:, 3:] = 0
+  return cfg, params, tokens, mask
+
+
+def test_lora_on_the_last_layer_is_the_whole_encoder_from_frozen_states():
+  cfg, params, tokens, mask = tiny_two_layer_encoder()
+  model = bert.Bert(cfg, lora_rank=2, lora_layers=1)
+  lora = bert.init_lora(model, params, jax.random.key(1))
+  assert set(lora) == {"layers_1"}  # Only the last layer adapts.
+  # A non-zero update, so the LoRA path matters to the comparison.
+  lora = jax.tree.map(lambda x: x + 0.3, lora)
+  whole = model.apply({"params": params, "lora": lora}, tokens, mask)
+  # The frozen states in batches of 4 (the last one padded), then the top.
+  states = encode.frozen_token_states(cfg, params, tokens, mask, 1,
+                                      batch_size=4)
+  assert states.shape == (N_ITEMS, 5, TEXT_DIM)
+  top = model.apply({"params": params, "lora": lora}, states, mask,
+                    method=bert.Bert.encode_states)
+  np.testing.assert_allclose(top, whole, rtol=1e-5, atol=1e-6)
+  # With the update at 0 it is the base encoder.
+  zero = jax.tree.map(jnp.zeros_like, lora)
+  np.testing.assert_allclose(
+      model.apply({"params": params, "lora": zero}, states, mask,
+                  method=bert.Bert.encode_states),
+      bert.Bert(cfg).apply({"params": params}, tokens, mask),
+      rtol=1e-5, atol=1e-6)
+
+
+def test_lora_model_on_last_layers_keeps_dropped_texts_zero():
+  cfg, params, tokens, mask = tiny_two_layer_encoder()
+  tables = toy_tables()
+  tables.update(item_tokens=tokens, item_token_mask=mask, text_encoder=params,
+                item_token_states=encode.frozen_token_states(
+                    cfg, params, tokens, mask, 1))
+  model = toy_model(text_melu.LoRAMeLUModel, bert_config=cfg, lora_rank=2,
+                    lora_layers=1)
+  params_ = melu.MeLU(model, inner_steps=1, first_order=True).init(
+      jax.random.key(0), tables)
+  text = np.asarray(model.with_text(params_["lora"], tables)["item_text"])
+  dropped = dict(tables, item_text=tables["item_text"].copy())
+  dropped["item_text"][[1, 4]] = 0.0
+  out = np.asarray(model.with_text(params_["lora"], dropped)["item_text"])
+  assert not out[[1, 4]].any()
+  keep = [0, 2, 3, 5]
+  np.testing.assert_array_equal(out[keep], text[keep])
+  assert np.all(np.abs(text).sum(1) > 0)
+
+
+def test_lora_chunks_give_the_unchunked_encoding_and_gradient():
+  cfg, params, tokens, mask = tiny_two_layer_encoder()
+  states = encode.frozen_token_states(cfg, params, tokens, mask, 1)
+  model = toy_model(text_melu.LoRAMeLUModel, bert_config=cfg, lora_rank=2,
+                    lora_layers=1, chunk=4)  # 6 items: one padded chunk.
+  lora = jax.tree.map(lambda x: x + 0.3, bert.init_lora(
+      model.encoder, params, jax.random.key(1)))
+  w = jnp.asarray(np.random.default_rng(4).normal(size=(N_ITEMS, TEXT_DIM)),
+                  jnp.float32)
+
+  def loss(lora_, chunked):
+    v = {"params": params, "lora": lora_}
+    out = (model.encode_states(v, states, mask) if chunked else
+           model.encoder.apply(v, states, mask,
+                               method=bert.Bert.encode_states))
+    return jnp.sum(w * out), out
+
+  (l1, out1), g1 = jax.value_and_grad(loss, has_aux=True)(lora, True)
+  (l0, out0), g0 = jax.value_and_grad(loss, has_aux=True)(lora, False)
+  np.testing.assert_allclose(out1, out0, rtol=1e-5, atol=1e-6)
+  for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g0)):
+    assert np.all(np.isfinite(a))
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

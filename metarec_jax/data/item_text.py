@@ -7,7 +7,8 @@ come from text/item_cache.py, cached across seeds and splits.
 
 import numpy as np
 
-from metarec_jax.text import item_cache, weights
+from metarec_jax.core.errors import ConfigError
+from metarec_jax.text import encode, item_cache, weights
 
 
 def item_texts(raw_item_text: dict, item_ids: np.ndarray) -> list[str]:
@@ -25,6 +26,9 @@ def add_text_tables(tables: dict, raw_item_text: dict, item_ids: np.ndarray,
   data.text_features: tables["item_text"] float32 [I, hidden], cached.
   data.text_tokens > 0 (LoRA): also int32 [I, text_tokens] "item_tokens" and
   "item_token_mask", and the frozen encoder params as "text_encoder".
+  data.text_lora_layers > 0 (LoRA on the last layers only): also float32
+  [I, text_tokens, hidden] "item_token_states", the output of the frozen
+  layers below them, computed here once instead of in every meta-step.
   """
   if not data_config.get("text_features", False):
     return
@@ -40,3 +44,11 @@ def add_text_tables(tables: dict, raw_item_text: dict, item_ids: np.ndarray,
     tokens, mask = weights.pad_batch(ids, max_tokens)
     tables["item_tokens"], tables["item_token_mask"] = tokens, mask
     tables["text_encoder"] = tm.params
+    layers = data_config.get("text_lora_layers", 0)
+    if not 0 <= layers <= tm.config.num_hidden_layers:
+      raise ConfigError(f"--config.data.text_lora_layers={layers}: the text "
+                        f"encoder has {tm.config.num_hidden_layers} layers "
+                        "(0: LoRA on all of them).")
+    if layers > 0:
+      tables["item_token_states"] = encode.frozen_token_states(
+          tm.config, tm.params, tokens, mask, layers)

@@ -31,7 +31,7 @@ from metarec_jax.core import compile_cache, config_util
 from metarec_jax.data import batching, pipeline, scenarios
 from metarec_jax.evaluation import predict
 from metarec_jax.meta import base, registry
-from metarec_jax.train import engine, step
+from metarec_jax.train import controls, engine, step
 
 
 def matmul_peak_gflops(n: int = 1024, reps: int = 10) -> float:
@@ -81,7 +81,8 @@ def _time_vmapped(case, bench, config, prep, method, tables, state):
   plan = batching.plan_batches(tasks, case.batch_size, config.data.buckets,
                                scenarios.rng_for(bench.seed, "train", 0))
   step_fn = step.make_step(method, config.clip_norm,
-                           batch_rows=config.batch_rows)
+                           batch_rows=config.batch_rows,
+                           controls=controls.of([config]))
   states, run_hp = _one(state), _one(hp)
   run_tables = jax.device_put(_one(tables))
   sizes = sorted({s for s, _ in plan})

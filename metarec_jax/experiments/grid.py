@@ -23,7 +23,8 @@ from metarec_jax.core import config_util
 # Values a grid may list: traced per run, so points share one compile
 # (meta/base.HPARAMS and the optimizer's per-run rate and decay).
 TRACED = ("inner_lr", "outer_lr", "weight_decay", "bias_prior",
-          "support_prior", "item_prior")
+          "support_prior", "item_prior", "adversarial_eps",
+          "adversarial_weight", "feature_dropout", "text_dropout")
 
 
 def row_grid(config, row: str) -> dict:

@@ -1,9 +1,10 @@
 """Hyperparameter sweep selected on validation users only.
 
 The grid is config.sweep: traced floats (inner_lr, outer_lr, weight_decay,
-bias_prior, support_prior)
-are crossed and trained as ONE vmapped computation per static group; static
-choices (inner_steps, embed_dim, item_id_dropout: they change shapes or the
+bias_prior, support_prior, and the overfitting controls adversarial_eps,
+adversarial_weight, feature_dropout, text_dropout) are crossed and trained
+as ONE vmapped computation per static group; static choices (inner_steps,
+embed_dim, item_id_dropout, augment_support_k: they change shapes or the
 traced graph) each form a group. Every configuration trains on
 config.sweep.seeds (default: seed 0) and is scored by its best validation
 MAE (mean over those seeds); test scenarios are never touched. A
@@ -35,8 +36,10 @@ from metarec_jax.meta import registry
 from metarec_jax.train import engine
 
 TRACED = ("inner_lr", "outer_lr", "weight_decay", "bias_prior",
-          "support_prior", "item_prior")
-STATIC = ("inner_steps", "embed_dim", "item_id_dropout")
+          "support_prior", "item_prior", "adversarial_eps",
+          "adversarial_weight", "feature_dropout", "text_dropout")
+STATIC = ("inner_steps", "embed_dim", "item_id_dropout",
+          "augment_support_k")
 
 
 def _grid(config, names):
@@ -54,6 +57,7 @@ def _default(config, name):
 def _static_config(base, static: dict):
   return config_util.with_overrides(base, {
       "inner_steps": static["inner_steps"],
+      "augment_support_k": tuple(static["augment_support_k"]),
       "model": {"embed_dim": static["embed_dim"],
                 "item_id_dropout": static["item_id_dropout"]}})
 
@@ -111,6 +115,7 @@ def run_sweep(config, method_name: str, workdir: str) -> dict:
         "the rates (the grid is config.sweep)")
   override = {**{k: best[k] for k in TRACED},
               "inner_steps": best["inner_steps"],
+              "augment_support_k": tuple(best["augment_support_k"]),
               "num_steps": int(max(best["best_steps"])),
               "model": {"embed_dim": best["embed_dim"],
                         "item_id_dropout": best["item_id_dropout"]}}

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 
 from metarec_jax.experiments import coldstart
-from metarec_jax.train import engine, step
+from metarec_jax.train import controls, engine, step
 
 
 def time_method(config, preps: dict, name: str, steps: int) -> dict:
@@ -26,7 +26,8 @@ def time_method(config, preps: dict, name: str, steps: int) -> dict:
   batch_runs = coldstart.row_runs(c, preps, [(s, 0) for s in seeds], "")
   group = engine.Group(batch_runs[0].init_method, batch_runs, c, "")
   step_fn = step.make_step(batch_runs[0].init_method, c.clip_norm,
-                           batch_rows=c.batch_rows)
+                           batch_rows=c.batch_rows,
+                           controls=controls.of(r.config for r in batch_runs))
   states, tables, hparams, batch = (group.states, group.tables,
                                     group.hparams, group.batch)
 

@@ -42,8 +42,12 @@ Adapted = Any
 # vmaps over them. inner_lr: the inner loop's rate; bias_prior: the residual
 # offset's user-bias shrinkage (meta/residual.py); support_prior: smaller
 # inner steps on small supports (meta/inner.task_rate); item_prior: the
-# residual offset's item-mean shrinkage (meta/residual.py).
-HPARAMS = ("inner_lr", "bias_prior", "support_prior", "item_prior")
+# residual offset's item-mean shrinkage (meta/residual.py). The last four
+# are the meta-step's overfitting controls (train/controls.py), which no
+# method reads.
+HPARAMS = ("inner_lr", "bias_prior", "support_prior", "item_prior",
+           "adversarial_eps", "adversarial_weight", "feature_dropout",
+           "text_dropout")
 
 
 class Method(Protocol):

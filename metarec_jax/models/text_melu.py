@@ -11,15 +11,21 @@ on the encoder's query/key/value projections. The LoRA weights are global
 parameters trained in the outer loop; the base encoder weights arrive in
 tables["text_encoder"], an input the meta-gradient is never taken for, so
 they are frozen by construction. Cost: one encoder forward and backward over
-all items per meta-step. Measured on the shared 2-core CPU: about 4 items/s
-at 32 tokens, so minutes per meta-step for ML-100K's 1682 items (and every
-evaluation batch re-encodes them): a method for an accelerator; on a CPU it
-is tested on a tiny encoder only.
+all items per meta-step (and every evaluation batch re-encodes them): a
+method for an accelerator. With LoRA on the last N layers only
+(data.text_lora_layers), the frozen layers below run once, at data
+preparation (tables["item_token_states"]), and a step runs N layers: the
+scale a CPU allows (results/lora_step_time.json).
+
+An all-zero row of the frozen tables["item_text"] marks an item whose text
+is dropped (train/controls.py text_dropout): its re-encoded vector is
+zeroed too. Frozen rows are unit vectors, so no real row is all zero.
 """
 
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 
 from metarec_jax.core.errors import ConfigError
 from metarec_jax.core.types import Params, PRNGKey
@@ -51,16 +57,40 @@ class LoRAMeLUModel(TextMeLUModel):
   """
   bert_config: bert.BertConfig | None = None
   lora_rank: int = 4
+  lora_layers: int = 0  # > 0: LoRA on the last lora_layers layers only.
+  chunk: int = 128  # Items per rematerialised chunk (lora_layers > 0).
 
   @property
   def encoder(self) -> bert.Bert:
-    return bert.Bert(self.bert_config, self.lora_rank)
+    return bert.Bert(self.bert_config, self.lora_rank, self.lora_layers)
+
+  def encode_states(self, variables, states, mask) -> jax.Array:
+    """[I, L, H] frozen token states -> [I, H] through the LoRA layers, in
+    chunks of items whose activations the backward pass recomputes: the
+    whole catalogue's would not fit in memory for several runs. The last
+    chunk is padded with copies of the last item (a real text)."""
+    n, length, hidden = states.shape
+    pad = -n % self.chunk
+    states = jnp.pad(states, ((0, pad), (0, 0), (0, 0)), mode="edge")
+    mask = jnp.pad(mask, ((0, pad), (0, 0)), mode="edge")
+    one = jax.checkpoint(lambda s, m: self.encoder.apply(
+        variables, s, m, method=bert.Bert.encode_states))
+    out = jax.lax.map(lambda sm: one(*sm), (
+        states.reshape(-1, self.chunk, length, hidden),
+        mask.reshape(-1, self.chunk, length)))
+    return out.reshape(-1, hidden)[:n]
 
   def with_text(self, lora: Params, tables: dict) -> dict:
     """tables with item_text [I, hidden] re-encoded through the LoRA."""
-    text = self.encoder.apply(
-        {"params": tables["text_encoder"], "lora": lora},
-        tables["item_tokens"], tables["item_token_mask"])
+    variables = {"params": tables["text_encoder"], "lora": lora}
+    mask = tables["item_token_mask"]
+    if self.lora_layers:
+      text = self.encode_states(variables, tables["item_token_states"], mask)
+    else:
+      text = self.encoder.apply(variables, tables["item_tokens"], mask)
+    if "item_text" in tables:  # Dropped texts stay dropped.
+      kept = jnp.any(jnp.asarray(tables["item_text"]) != 0, -1)
+      text = jnp.where(kept[:, None], text, jnp.zeros_like(text))
     return {**tables, "item_text": text}
 
   def init(self, key: PRNGKey, tables: dict) -> Params:
@@ -94,7 +124,12 @@ def with_text(model: melu.MeLUModel, kind: str, model_config, data_config,
   if "item_tokens" not in tables:
     raise ConfigError("a *_lora method re-encodes item tokens: set "
                       "--config.data.text_tokens > 0 (e.g. 32)")
+  layers = data_config.get("text_lora_layers", 0)
+  if layers and "item_token_states" not in tables:
+    raise ConfigError("--config.data.text_lora_layers > 0 needs the frozen "
+                      "token states; prepare the data with it set")
   encoder = weights.load_model(data_config.get("text_model_dir") or None)
   return LoRAMeLUModel(**fields, text_dim=text_dim,
                        bert_config=encoder.config,
-                       lora_rank=model_config.text_lora_rank)
+                       lora_rank=model_config.text_lora_rank,
+                       lora_layers=layers)

@@ -179,14 +179,23 @@ class Bert(nn.Module):
     config: the architecture.
     lora_rank: when > 0, query/key/value each get a rank-`lora_rank` update
       whose weights are in the "lora" collection.
+    lora_layers: when > 0, only the last `lora_layers` layers get LoRA; the
+      layers below are then frozen, and `frozen_states` followed by
+      `encode_states` is the whole encoder (the frozen part can run once).
   """
   config: BertConfig
   lora_rank: int = 0
+  lora_layers: int = 0
 
   def setup(self):
+    n = self.config.num_hidden_layers
+    if not 0 <= self.lora_layers <= n:
+      raise ValueError(f"lora_layers={self.lora_layers}: the encoder has "
+                       f"{n} layers")
+    self.frozen = n - self.lora_layers if self.lora_layers else 0
     self.embeddings = Embeddings(self.config)
-    self.layers = [Layer(self.config, self.lora_rank)
-                   for _ in range(self.config.num_hidden_layers)]
+    self.layers = [Layer(self.config, self.lora_rank if i >= self.frozen
+                         else 0) for i in range(n)]
 
   def token_states(self, input_ids: Array, attention_mask: Array,
                    token_type_ids: Optional[Array] = None) -> Array:
@@ -209,6 +218,21 @@ class Bert(nn.Module):
     for layer in self.layers:
       x = layer(x, attention_mask)
     return x
+
+  def frozen_states(self, input_ids: Array, attention_mask: Array) -> Array:
+    """int32 [B, L] ids and mask -> float32 [B, L, H]: the token states
+    after the layers without LoRA (lora_layers > 0); needs no "lora"."""
+    x = self.embeddings(input_ids, jnp.zeros_like(input_ids))
+    for layer in self.layers[:self.frozen]:
+      x = layer(x, attention_mask)
+    return x
+
+  def encode_states(self, states: Array, attention_mask: Array) -> Array:
+    """frozen_states' output -> float32 [B, H] sentence embeddings, through
+    the LoRA layers."""
+    for layer in self.layers[self.frozen:]:
+      states = layer(states, attention_mask)
+    return mean_pool_normalize(states, attention_mask)
 
   def __call__(self, input_ids: Array, attention_mask: Array,
                token_type_ids: Optional[Array] = None) -> Array:

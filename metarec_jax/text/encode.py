@@ -87,6 +87,31 @@ def encode_texts(texts: Sequence[str],
   return out
 
 
+@functools.lru_cache(maxsize=None)
+def _frozen_fn(config: bert.BertConfig, lora_layers: int) -> Callable:
+  model = bert.Bert(config, lora_layers=lora_layers)
+  return jax.jit(lambda params, ids, mask: model.apply(
+      {"params": params}, ids, mask, method=bert.Bert.frozen_states))
+
+
+def frozen_token_states(config: bert.BertConfig, params, tokens: np.ndarray,
+                        mask: np.ndarray, lora_layers: int,
+                        batch_size: int = 128) -> np.ndarray:
+  """float32 [n, L, H]: the token states below the last `lora_layers`
+  layers (bert.Bert.frozen_states) for int32 [n, L] tokens and mask, in
+  batches of `batch_size` rows (the last one padded: one trace)."""
+  n, length = tokens.shape
+  out = np.zeros((n, length, config.hidden_size), np.float32)
+  fn = _frozen_fn(config, lora_layers)
+  for lo in range(0, n, batch_size):
+    ids = np.zeros((batch_size, length), np.int32)
+    m = np.zeros((batch_size, length), np.int32)
+    rows = min(batch_size, n - lo)
+    ids[:rows], m[:rows] = tokens[lo:lo + rows], mask[lo:lo + rows]
+    out[lo:lo + rows] = np.asarray(fn(params, ids, m))[:rows]
+  return out
+
+
 def read_lines(path: PathLike) -> List[str]:
   """One text per line; '\\n' or '\\r\\n' ends a line; a leading BOM is dropped.
 

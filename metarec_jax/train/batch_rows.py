@@ -23,7 +23,7 @@ from metarec_jax.core.types import TaskBatch
 
 # Table entries indexed by the dense item index along their first axis.
 ITEM_KEYS = ("item", "item_id", "item_text", "item_tokens", "item_token_mask",
-             "item_mean", "item_count")
+             "item_token_states", "item_mean", "item_count")
 USER_KEYS = ("user",)
 # Entries that are not per-row (the frozen text encoder's weights, the
 # global mean).

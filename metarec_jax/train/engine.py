@@ -34,7 +34,8 @@ from metarec_jax.core.errors import TrainingDiverged
 from metarec_jax.data import batching, pipeline, schedule
 from metarec_jax.evaluation import selection
 from metarec_jax.meta import base, ensemble
-from metarec_jax.train import checkpoints, early_stop, init_from, sharding, step
+from metarec_jax.train import (checkpoints, controls, early_stop, init_from,
+                               sharding, step)
 
 
 @dataclasses.dataclass
@@ -293,10 +294,11 @@ def train(method, runs: list, config, group_dir: str, *,
   group.restore(ckpt, stopper)
   start = group.done
   group.shard()
+  on = controls.of(r.config for r in runs)
   step_fn = step.make_step(method, config.clip_norm,
-                           batch_rows=config.batch_rows)
+                           batch_rows=config.batch_rows, controls=on)
   scanned = (step.make_scanned_steps(method, config.clip_norm,
-                                     config.batch_rows)
+                                     config.batch_rows, on)
              if config.scan_steps > 1 else None)
   writers_ = [writers.MetricWriter(os.path.join(r.workdir, "tensorboard"))
               for r in runs]

@@ -14,7 +14,9 @@ import optax
 
 from metarec_jax.core.types import Params, PRNGKey
 from metarec_jax.meta import base
+from metarec_jax.train import adversarial
 from metarec_jax.train import batch_rows as batch_rows_lib
+from metarec_jax.train import controls as controls_lib
 
 
 @flax.struct.dataclass
@@ -55,18 +57,27 @@ def apply_gradients(optimizer, state: TrainState, grads) -> TrainState:
                        opt_state=opt_state, step=state.step + 1)
 
 
-def _one_run_step(method, optimizer, batch_rows: bool = False):
+def _one_run_step(method, optimizer, batch_rows: bool = False,
+                  controls: controls_lib.Controls = controls_lib.OFF):
   """(state, tables, batch, hparams) -> (state, metrics) for one run.
   batch_rows: the loss reads only the batch's table rows (batch_rows.py),
-  for a method that declares it safe (base.rows_from_tables)."""
+  for a method that declares it safe (base.rows_from_tables). controls:
+  the overfitting controls it holds (train/controls.py)."""
   batch_rows = batch_rows and base.rows_from_tables(method)
+  loss_and_grad = (
+      adversarial.value_and_grad(method.meta_loss, type(method).__name__)
+      if controls.adversarial else
+      jax.value_and_grad(method.meta_loss, has_aux=True))
 
   def step(state: TrainState, tables, batch, hparams):
+    rng = jax.random.fold_in(state.rng, state.step)
+    # On the full tables, before restrict: a seed drops the same values
+    # whether or not the step reads only the batch's rows.
+    tables, batch = controls.apply(tables, batch, rng, hparams)
     if batch_rows:
       tables, batch = batch_rows_lib.restrict(tables, batch)
-    rng = jax.random.fold_in(state.rng, state.step)
-    (loss, aux), grads = jax.value_and_grad(method.meta_loss, has_aux=True)(
-        state.params, tables, batch, rng, hparams)
+    (loss, aux), grads = loss_and_grad(state.params, tables, batch, rng,
+                                       hparams)
     return (apply_gradients(optimizer, state, grads),
             {"loss": loss, "grad_norm": optax.tree.norm(grads), **aux})
 
@@ -74,11 +85,13 @@ def _one_run_step(method, optimizer, batch_rows: bool = False):
 
 
 def make_step(method: base.Method, clip_norm: float, max_traces: int = 0,
-              batch_rows: bool = False):
+              batch_rows: bool = False,
+              controls: controls_lib.Controls = controls_lib.OFF):
   """Returns step(states, tables, batch, hparams) -> (states, metrics), all
   with a leading run axis; jitted, the states donated. max_traces > 0 makes
   a retrace beyond that count an error (tests guard recompiles with it)."""
-  one = _one_run_step(method, make_optimizer(clip_norm), batch_rows)
+  one = _one_run_step(method, make_optimizer(clip_norm), batch_rows,
+                      controls)
   if max_traces:
     one = chex.assert_max_traces(one, n=max_traces)
   return jax.jit(_over_runs(one), donate_argnums=0)
@@ -100,12 +113,13 @@ def _over_runs(one):
 
 
 def make_scanned_steps(method: base.Method, clip_norm: float,
-                       batch_rows: bool = False):
+                       batch_rows: bool = False,
+                       controls: controls_lib.Controls = controls_lib.OFF):
   """Returns steps(states, tables, batches, hparams) -> (states, metrics
   [n, R]): n meta-steps in one jitted lax.scan over batches stacked on a
   leading axis [n, R, T, ...]; no host round trip between them."""
   step = _over_runs(_one_run_step(method, make_optimizer(clip_norm),
-                                  batch_rows))
+                                  batch_rows, controls))
 
   def steps(states, tables, batches, hparams):
     return jax.lax.scan(lambda s, b: step(s, tables, b, hparams), states,
