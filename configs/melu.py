@@ -95,6 +95,9 @@ def _model() -> ml_collections.ConfigDict:
   m.memory_slots = 3  # MAMO.
   m.z_dim = 32  # TaNP.
   m.clusters = 8  # TaNP.
+  # ridge: > 0 maps the item representation through relu(Dense(ridge_dim))
+  # before the per-task ridge head; 0 uses the embeddings as they are.
+  m.ridge_dim = 0
   return m
 
 
@@ -125,6 +128,14 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   # metaemb: the cold-start (support) loss's weight in its meta-loss,
   # alpha * a + (1 - alpha) * b (Pan et al. 2019 use 0.1).
   c.metaemb_alpha = 0.1
+  # mf_foldin (meta/mf_foldin.py), fitted in closed form: the grid chosen on
+  # validation users (rank x ALS reg x fold-in reg), the new-item content
+  # regression's regs (chosen by leave-one-out on rated items), ALS sweeps.
+  c.mf_ranks = (8, 16, 32, 64)
+  c.mf_regs = (1.0, 5.0, 25.0)
+  c.mf_fold_regs = (1.0, 3.0, 10.0, 30.0)
+  c.mf_item_regs = (0.1, 1.0, 10.0)
+  c.mf_sweeps = 10
 
   c.outer_lr = 1e-3
   c.weight_decay = 0.0  # AdamW's decoupled decay.
@@ -169,4 +180,6 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
     c.log_every = 10
     c.eval_every = 10
     c.checkpoint_every = 10
+    c.mf_ranks, c.mf_regs, c.mf_fold_regs = (4, 8), (5.0,), (3.0, 10.0)
+    c.mf_sweeps = 3
   return c
