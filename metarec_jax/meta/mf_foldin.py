@@ -63,14 +63,18 @@ class MFFoldIn:
   def adapt_task(self, params, support: Support) -> jax.Array:
     """One task's fold-in: (p_u, b_u) [R + 1]."""
     phi = self.features(params, support.items)
-    y = support.ratings - params["mu"] - params["item_bias"][support.items]
+    y = support.ratings - self.item_level(params, support.items)
     prior = jnp.zeros((phi.shape[-1],), phi.dtype)
     return ridge_head.posterior_mean(phi, y, support.mask,
                                      jnp.exp(params["log_fold_reg"]), prior)
 
+  def item_level(self, params, items) -> jax.Array:
+    """mu + b_i for items [n] -> [n]."""
+    return params["mu"] + jnp.asarray(params["item_bias"])[items]
+
   def features(self, params, items) -> jax.Array:
     """(q_i, 1) for items [n] -> [n, R + 1]."""
-    q = params["item_factors"][items]
+    q = jnp.asarray(params["item_factors"])[items]
     return jnp.concatenate([q, jnp.ones(q.shape[:-1] + (1,), q.dtype)], -1)
 
   def adapt(self, params, tables, support: Support, hparams):
@@ -79,7 +83,7 @@ class MFFoldIn:
 
   def predict(self, params, tables, adapted, query: Query):
     del tables
-    return jax.vmap(lambda w, items: params["mu"] + params["item_bias"][items]
+    return jax.vmap(lambda w, items: self.item_level(params, items)
                     + self.features(params, items) @ w)(adapted, query.items)
 
   def meta_loss(self, params, tables, batch: TaskBatch, rng, hparams):

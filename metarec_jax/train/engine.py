@@ -305,7 +305,10 @@ def train(method, runs: list, config, group_dir: str, *,
   validation_k_shots, eval_batch_size, clip_norm). drop_diverged: a sweep,
   where a too-high rate is an expected outcome. stop_on_mean: early
   stopping watches the runs' mean validation MAE, else any run's own best.
+  A closed-form method is fitted instead (fit_closed_form).
   """
+  if base.closed_form(method):
+    return fit_closed_form(method, runs, config)
   t0 = time.time()
   group = Group(method, runs, config, group_dir)
   stopper = early_stop.EarlyStop(config.patience, stop_on_mean)
