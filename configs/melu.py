@@ -14,7 +14,8 @@ The argument is a comma-separated list of words: one dataset (`ml100k`,
 `ml1m`, `bookcrossing`, `csv`; default ml100k), and optionally `smoke` (seconds, for tests),
 `fo` (first-order meta-gradient), `text` (MeLU with frozen item text
 embeddings, method melu_text), `lora` (melu_lora: a LoRA-adapted encoder,
-expensive on a CPU) or `content` (the text-similarity baseline). Any field
+expensive on a CPU) or `content` (the ridge head on fixed content features,
+item text included). Any field
 below can be set on the command line: `--config.method=mamo
 --config.model.residual=True --config.bias_prior=10`.
 """
@@ -72,8 +73,9 @@ def _data(dataset: str) -> ml_collections.ConfigDict:
   # Precision/recall and catalogue ranking count a query rating at or above
   # this as relevant (docs/protocol.md): 4 on a 1..5 scale, 8 on 1..10.
   d.relevance_threshold = 8.0 if dataset == "bookcrossing" else 4.0
-  # Item text embeddings as tables["item_text"] (needed by *_text, *_lora
-  # and content); encoded once, cached under $METAREC_CACHE_DIR/item_text.
+  # Item text embeddings as tables["item_text"] (needed by *_text and
+  # *_lora; content and mf_foldin read them when present); encoded once,
+  # cached under $METAREC_CACHE_DIR/item_text.
   d.text_features = False
   d.text_model_dir = ""  # Default: the pinned all-MiniLM-L6-v2.
   d.text_tokens = 0  # > 0: token table for LoRA re-encoding (*_lora).

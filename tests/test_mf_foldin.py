@@ -122,6 +122,27 @@ def test_new_item_regression_is_lstsq_and_its_reg_is_leave_one_out():
   assert reg == min(scores, key=lambda s: s[1])[0]
 
 
+def test_a_new_items_bias_is_its_content_level_minus_its_offset():
+  """Rated items' levels (offset + b_i) are linear in their genres; a new
+  item gets that level back, as a bias relative to its own offset."""
+  genre = np.array([[1, 0], [2, 0], [3, 0], [1, 2], [2, 3], [1, 3],
+                    [3, 0], [1, 2]])
+  tables = {"item": {"genre": genre}, "item_id": np.arange(8)}
+  x = als.content_features(tables).toarray()
+  level = x @ np.array([0.5, -0.25, 1.0, 3.0])
+  rated = np.array([1, 1, 1, 1, 1, 1, 0, 0], bool)
+  offset = np.where(rated, level - 0.1, 3.4)  # Item means; new: global.
+  f = als.Factors(0.0, np.zeros(1), np.zeros((1, 2)),
+                  np.where(rated, 0.1, 0.0), np.ones((8, 2)))
+  method = mf_foldin.MFFoldIn(item_regs=(1e-9,))
+  bias, items, _, _ = method.fill_new_items(
+      f, rated, als.FeatureRidge(als.content_features(tables), rated),
+      offset)
+  np.testing.assert_allclose(bias, np.where(rated, 0.1, level - 3.4),
+                             atol=1e-6)
+  np.testing.assert_allclose(items, 1.0, atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
   folder = write_dataset(str(tmp_path_factory.mktemp("data")))
