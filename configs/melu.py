@@ -136,7 +136,7 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   c.mf_ranks = (8, 16, 32, 64)
   c.mf_regs = (1.0, 5.0, 25.0)
   c.mf_fold_regs = (1.0, 3.0, 10.0, 30.0)
-  c.mf_item_regs = (0.1, 1.0, 10.0)
+  c.mf_item_regs = (0.1, 1.0, 10.0, 100.0)
   c.mf_sweeps = 10
 
   c.outer_lr = 1e-3
