@@ -100,6 +100,10 @@ def _model() -> ml_collections.ConfigDict:
   # ridge: > 0 maps the item representation through relu(Dense(ridge_dim))
   # before the per-task ridge head; 0 uses the embeddings as they are.
   m.ridge_dim = 0
+  # ridge and content: the prior precision their per-task heads start at
+  # (meta/ridge_head.py): large starts near the residual floor, small lets
+  # a few ratings move the head along a still-random representation.
+  m.ridge_precision = 10.0
   return m
 
 

@@ -56,7 +56,7 @@ class ContentBaseline:
   """
   rows_from_tables = True  # Users and items via the tables only.
   item_fields: tuple
-  init_precision: float = 1.0
+  init_precision: float = 10.0
 
   def init(self, key: PRNGKey, tables: dict) -> Params:
     del key  # Nothing random: w0 starts at 0 (a residual model's floor).
@@ -122,5 +122,6 @@ class ContentBaseline:
 
 
 def build(config, model) -> ContentBaseline:
-  del config  # Only the model's field list: its embeddings are not used.
-  return ContentBaseline(tuple(model.item_fields))
+  # Only the model's field list: its embeddings are not used.
+  return ContentBaseline(tuple(model.item_fields),
+                         config.model.ridge_precision)

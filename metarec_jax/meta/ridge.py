@@ -57,7 +57,7 @@ class Ridge:
   rows_from_tables = True  # Users and items via the tables only.
   model: object
   dim: int = 0
-  init_precision: float = 1.0
+  init_precision: float = 10.0
 
   def init(self, key: PRNGKey, tables: dict) -> Params:
     k_model, k_phi = jax.random.split(key)
@@ -132,4 +132,5 @@ class Ridge:
 
 
 def build(config, model) -> Ridge:
-  return Ridge(model, dim=config.model.ridge_dim)
+  return Ridge(model, dim=config.model.ridge_dim,
+               init_precision=config.model.ridge_precision)
