@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from metarec_jax.core import io
+from metarec_jax.core.errors import ConfigError
 from metarec_jax.core.types import Query, Support
 from metarec_jax.data import pipeline
 from metarec_jax.evaluation import selection
@@ -205,6 +206,16 @@ def test_residual_fit_models_what_the_offset_misses(tiny):
   np.testing.assert_allclose(seen["ratings"]["rating"][mine], resid - bias,
                              rtol=1e-10)
   np.testing.assert_array_equal(seen["offset"], item_mean)
+
+
+def test_bad_grid_names_the_field(tiny):
+  config = tiny[0].copy_and_resolve_references()
+  config.mf_fold_regs = (3.0, -1.0)
+  with pytest.raises(ConfigError, match="mf_fold_regs"):
+    mf_foldin.build(config, None)
+  config.mf_fold_regs, config.mf_ranks = (3.0,), ()
+  with pytest.raises(ConfigError, match="mf_ranks"):
+    mf_foldin.build(config, None)
 
 
 def test_main_experiment_evaluates_and_serves(tiny, tmp_path):

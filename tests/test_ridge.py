@@ -13,6 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from configs import melu as melu_config
+from metarec_jax.core.errors import ConfigError
 from metarec_jax.core.types import TaskBatch
 from metarec_jax.meta import base, content, ridge, ridge_head
 from metarec_jax.models import melu as melu_model
@@ -281,3 +283,16 @@ def test_overlap_counts_shared_values():
                              [[1 / 2, 2 / 6, 0], [0, 1 / 3, 0]], rtol=1e-6)
   np.testing.assert_allclose(content.multi_hot_mean(
       jnp.array([9.0, 1.0, 2.0, 4.0]), a), [1.5, 4.0])
+
+
+def test_bad_ridge_settings_name_the_field():
+  config = melu_config.get_config("ml100k")
+  model = toy_ridge().model
+  assert ridge.build(config, model).init_precision == 10.0
+  config.model.ridge_precision = 0.0
+  for build in (ridge.build, content.build):
+    with pytest.raises(ConfigError, match="model.ridge_precision=0.0"):
+      build(config, model)
+  config.model.ridge_precision, config.model.ridge_dim = 1.0, -2
+  with pytest.raises(ConfigError, match="model.ridge_dim=-2"):
+    ridge.build(config, model)

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
-from metarec_jax.meta import base, inner, ridge_head
+from metarec_jax.meta import base, inner, ridge, ridge_head
 
 TEXT, BIAS = "item_text", "bias"
 
@@ -124,4 +124,4 @@ class ContentBaseline:
 def build(config, model) -> ContentBaseline:
   # Only the model's field list: its embeddings are not used.
   return ContentBaseline(tuple(model.item_fields),
-                         config.model.ridge_precision)
+                         ridge.check_precision(config))

@@ -29,13 +29,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from metarec_jax.core.errors import ConfigError
 from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
 from metarec_jax.meta import als, base, inner, ridge_head
 
 
 @dataclasses.dataclass(frozen=True)
 class MFFoldIn:
-  """Attributes:
+  """Biased MF fitted by ALS, test users folded in (module docstring).
+
+  Attributes:
     ranks, regs, fold_regs: the validation grid (ALS reg, fold-in reg).
     item_regs: the new-item regression's regs (chosen by leave-one-out).
     sweeps: ALS sweeps (user half, then item half) per fit.
@@ -153,6 +156,13 @@ class MFFoldIn:
 
 def build(config, model) -> MFFoldIn:
   del model  # Its own factors, no feature model.
+  for name in ("mf_ranks", "mf_regs", "mf_fold_regs", "mf_item_regs"):
+    values = tuple(config[name])
+    if not values or min(values) <= 0:
+      raise ConfigError(f"--config.{name}={values!r}: give one or more "
+                        "positive values.")
+  if config.mf_sweeps < 1:
+    raise ConfigError(f"--config.mf_sweeps={config.mf_sweeps}: at least 1.")
   return MFFoldIn(ranks=tuple(config.mf_ranks), regs=tuple(config.mf_regs),
                   fold_regs=tuple(config.mf_fold_regs),
                   item_regs=tuple(config.mf_item_regs),

@@ -23,6 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from metarec_jax.core.errors import ConfigError
 from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
 from metarec_jax.meta import base, inner, ridge_head
 
@@ -131,6 +132,17 @@ class Ridge:
     return base.task_mean(losses, batch.task_mask), {}
 
 
+def check_precision(config) -> float:
+  """config.model.ridge_precision, which must be positive."""
+  value = config.model.ridge_precision
+  if not value > 0:
+    raise ConfigError(f"--config.model.ridge_precision={value}: must be > 0.")
+  return float(value)
+
+
 def build(config, model) -> Ridge:
+  if config.model.ridge_dim < 0:
+    raise ConfigError(f"--config.model.ridge_dim={config.model.ridge_dim}: "
+                      "0 (no layer) or a layer width > 0.")
   return Ridge(model, dim=config.model.ridge_dim,
-               init_precision=config.model.ridge_precision)
+               init_precision=check_precision(config))
