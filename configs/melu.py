@@ -138,8 +138,8 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   # validation users (rank x ALS reg x fold-in reg), the new-item content
   # regression's regs (chosen by leave-one-out on rated items), ALS sweeps.
   c.mf_ranks = (8, 16, 32, 64)
-  c.mf_regs = (1.0, 5.0, 25.0)
-  c.mf_fold_regs = (1.0, 3.0, 10.0, 30.0)
+  c.mf_regs = (1.0, 5.0, 25.0, 100.0)
+  c.mf_fold_regs = (1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
   c.mf_item_regs = (0.1, 1.0, 10.0, 100.0)
   c.mf_sweeps = 10
 

@@ -45,8 +45,8 @@ class MFFoldIn:
   """
   closed_form = True  # Fitted by `fit`, never stepped.
   ranks: tuple = (8, 16, 32, 64)
-  regs: tuple = (1.0, 5.0, 25.0)
-  fold_regs: tuple = (1.0, 3.0, 10.0, 30.0)
+  regs: tuple = (1.0, 5.0, 25.0, 100.0)
+  fold_regs: tuple = (1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
   item_regs: tuple = (0.1, 1.0, 10.0, 100.0)
   sweeps: int = 10
 
