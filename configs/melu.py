@@ -14,7 +14,8 @@ The argument is a comma-separated list of words: one dataset (`ml100k`,
 `ml1m`, `bookcrossing`, `csv`; default ml100k), and optionally `smoke` (seconds, for tests),
 `fo` (first-order meta-gradient), `text` (MeLU with frozen item text
 embeddings, method melu_text), `lora` (melu_lora: a LoRA-adapted encoder,
-expensive on a CPU) or `content` (the text-similarity baseline). Any field
+expensive on a CPU) or `content` (the ridge head on fixed content features,
+item text included). Any field
 below can be set on the command line: `--config.method=mamo
 --config.model.residual=True --config.bias_prior=10`.
 """
@@ -76,8 +77,9 @@ def _data(dataset: str) -> ml_collections.ConfigDict:
   # Precision/recall and catalogue ranking count a query rating at or above
   # this as relevant (docs/protocol.md): 4 on a 1..5 scale, 8 on 1..10.
   d.relevance_threshold = 8.0 if dataset == "bookcrossing" else 4.0
-  # Item text embeddings as tables["item_text"] (needed by *_text, *_lora
-  # and content); encoded once, cached under $METAREC_CACHE_DIR/item_text.
+  # Item text embeddings as tables["item_text"] (needed by *_text and
+  # *_lora; content and mf_foldin read them when present); encoded once,
+  # cached under $METAREC_CACHE_DIR/item_text.
   d.text_features = False
   d.text_model_dir = ""  # Default: the pinned all-MiniLM-L6-v2.
   d.text_tokens = 0  # > 0: token table for LoRA re-encoding (*_lora).
@@ -107,6 +109,13 @@ def _model() -> ml_collections.ConfigDict:
   m.memory_slots = 3  # MAMO.
   m.z_dim = 32  # TaNP.
   m.clusters = 8  # TaNP.
+  # ridge: > 0 maps the item representation through relu(Dense(ridge_dim))
+  # before the per-task ridge head; 0 uses the embeddings as they are.
+  m.ridge_dim = 0
+  # ridge and content: the prior precision their per-task heads start at
+  # (meta/ridge_head.py): large starts near the residual floor, small lets
+  # a few ratings move the head along a still-random representation.
+  m.ridge_precision = 10.0
   return m
 
 
@@ -143,6 +152,14 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   # metaemb: the cold-start (support) loss's weight in its meta-loss,
   # alpha * a + (1 - alpha) * b (Pan et al. 2019 use 0.1).
   c.metaemb_alpha = 0.1
+  # mf_foldin (meta/mf_foldin.py), fitted in closed form: the grid chosen on
+  # validation users (rank x ALS reg x fold-in reg), the new-item content
+  # regression's regs (chosen by leave-one-out on rated items), ALS sweeps.
+  c.mf_ranks = (8, 16, 32, 64)
+  c.mf_regs = (1.0, 5.0, 25.0, 100.0)
+  c.mf_fold_regs = (1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
+  c.mf_item_regs = (0.1, 1.0, 10.0, 100.0)
+  c.mf_sweeps = 10
 
   # Overfitting controls every method gets, in meta-training only
   # (metarec_jax/train/controls.py); 0 and () are off, the plain step.
@@ -195,4 +212,6 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
     c.log_every = 10
     c.eval_every = 10
     c.checkpoint_every = 10
+    c.mf_ranks, c.mf_regs, c.mf_fold_regs = (4, 8), (5.0,), (3.0, 10.0)
+    c.mf_sweeps = 3
   return c

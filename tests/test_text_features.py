@@ -1,6 +1,5 @@
-"""Item text features: caching, wiring, gradients, LoRA freezing, content."""
-
-import math
+"""Item text features: caching, wiring, gradients, LoRA freezing (the
+content baseline's use of text: test_ridge.py)."""
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +9,7 @@ import pytest
 from metarec_jax.core.errors import ConfigError
 from metarec_jax.core.types import TaskBatch
 from metarec_jax.data import item_text
-from metarec_jax.meta import base, content, melu
+from metarec_jax.meta import base, melu
 from metarec_jax.models import melu as melu_model
 from metarec_jax.models import text_melu
 from metarec_jax.text import bert, encode, item_cache
@@ -220,47 +219,6 @@ def test_lora_trains_only_lora_params():
       {"params": tables["text_encoder"]}, tables["item_tokens"],
       tables["item_token_mask"])
   assert float(jnp.abs(text - base_text).max()) > 0
-
-
-def test_content_baseline_known_answer():
-  text = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.6, 0.8]],
-                  np.float32)
-  f = lambda x: jnp.asarray(x, jnp.float32)
-  task = TaskBatch(
-      user=jnp.int32(0), support_items=jnp.array([1, 2, 3], jnp.int32),
-      support_ratings=f([5, 3, 1]), support_mask=f([1, 1, 0]),
-      query_items=jnp.array([0, 3], jnp.int32), query_ratings=f([0, 0]),
-      query_mask=f([1, 1]), task_mask=f(1))
-  state = content.summarise_support(task.support)
-  pred = content.content_predict(jnp.asarray(text), state, task.query_items,
-                                 1.0, 1.0)
-  # Support mean 4, centred +1 and -1 (item 3 is padding).
-  # Query 0: cos 1 and 0 -> weights e/(e+1), 1/(e+1).
-  # Query 3: cos 0.6 and 0.8 -> weights softmax([0.6, 0.8]).
-  w = math.exp(0.6) / (math.exp(0.6) + math.exp(0.8))
-  want = [4 + (math.e - 1) / (math.e + 1), 4 + w - (1 - w)]
-  np.testing.assert_allclose(pred, want, rtol=1e-6)
-  # scale 0 is the user-mean floor.
-  np.testing.assert_allclose(content.content_predict(
-      jnp.asarray(text), state, task.query_items, 0.0, 1.0), [4, 4])
-
-
-def test_content_baseline_trains_with_padding_tasks():
-  tables = toy_tables()
-  batch = toy_batch()
-  batch = batch.replace(support_mask=batch.support_mask.at[1].set(0.0),
-                        task_mask=batch.task_mask.at[1].set(0.0))
-  method = content.ContentBaseline()
-  params = method.init(None, tables)
-  grads = jax.grad(lambda p: method.meta_loss(p, tables, batch, None, HP)[0])(
-      params)
-  assert all(np.isfinite(float(g)) for g in jax.tree.leaves(grads))
-  assert float(jnp.abs(grads["scale"])) > 0
-  with pytest.raises(ConfigError, match="text_features"):
-    method.init(None, {"item": {}})
-
-
-
 def tiny_two_layer_encoder():
   cfg = bert.BertConfig(vocab_size=30, hidden_size=TEXT_DIM,
                         num_hidden_layers=2, num_attention_heads=2,

@@ -20,6 +20,15 @@ else is static.
       tasks); `aux` is a dict of extra scalars to log. `rng` drives training
       noise only (item-id dropout, latent samples).
 
+A closed-form method (`closed_form = True`; mf_foldin) is fitted instead of
+stepped: train/engine.py calls, once per run,
+
+  fit(seed, tables, ratings, hparams, validate) -> (params, record)
+      ratings: {"user", "item": dense indices [N], "rating": [N]}, the
+      meta-training ratings (prep.split.train_pool); validate(params) -> the
+      validation MAE (evaluation/selection.py) its hyperparameters are
+      chosen on; record: what it tried and chose, kept in results.json.
+
 Evaluation and serving both call `adapted_predictions`, so a served user
 gets exactly what the tables measure. Tables are a dict of arrays: {"user":
 {field: [U, w]}, "item": {field: [I, w]}, "item_id": [I], "item_mean": [I],
@@ -76,6 +85,12 @@ def rows_from_tables(method) -> bool:
   one that declares nothing (e.g. a per-item bias parameter) always gets
   the full tables. Methods opt in with `rows_from_tables = True`."""
   return bool(getattr(method, "rows_from_tables", False))
+
+
+def closed_form(method) -> bool:
+  """Whether `method` is fitted by its `fit` (see the module docstring)
+  instead of by meta-steps. Methods opt in with `closed_form = True`."""
+  return bool(getattr(method, "closed_form", False))
 
 
 def hparams(config) -> Hparams:

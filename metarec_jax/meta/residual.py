@@ -32,6 +32,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
 from metarec_jax.meta import base as base_lib
@@ -82,8 +83,28 @@ class Residual:
   def rows_from_tables(self) -> bool:  # Its item means are a table.
     return base_lib.rows_from_tables(self.base)
 
+  @property
+  def closed_form(self) -> bool:
+    return base_lib.closed_form(self.base)
+
   def init(self, key: PRNGKey, tables: dict) -> Params:
     return self.base.init(key, tables)
+
+  def fit(self, seed, tables, ratings: dict, hparams, validate):
+    """A closed-form base fitted on the meta-training ratings minus their
+    offsets, each user's bias read from all of their ratings (as
+    meta_loss reads it from a task's support); the base learns the offset
+    per item (item_offset) for items it must fill in from features."""
+    item_mean = np.asarray(tables["item_mean"], np.float64)
+    users = ratings["user"]
+    resid = np.asarray(ratings["rating"], np.float64) - item_mean[
+        ratings["item"]]
+    n = len(next(iter(tables["user"].values())))
+    bias = np.bincount(users, resid, n) / np.maximum(
+        np.bincount(users, minlength=n) + float(hparams["bias_prior"]), 1.0)
+    return self.base.fit(seed, tables, {**ratings, "rating":
+                                        resid - bias[users]},
+                         hparams, validate, item_offset=item_mean)
 
   def adapt(self, params, tables, support: Support, hparams):
     m = hparams.get("item_prior")

@@ -17,6 +17,11 @@ sweep), checkpoints in <group>/checkpoints every `checkpoint_every` steps and
 at the end (a rerun of the same command resumes from the latest and gives
 the same numbers), and a stop naming the step and the last good checkpoint
 when a loss goes non-finite (in a sweep, that run is dropped instead).
+
+A closed-form method (meta/base.closed_form: mf_foldin) takes no meta-steps:
+each run is fitted once by the method's `fit`, which chooses its
+hyperparameters on the run's validation users, and its params are saved
+like any run's, so evaluation, tables and serving read it unchanged.
 """
 
 import dataclasses
@@ -276,6 +281,40 @@ def _start(group: Group, step_fn, stopper, writers_, prefix: str) -> float:
   return _compile(group, step_fn)
 
 
+def train_ratings(prep: pipeline.Prepared) -> dict:
+  """The meta-training ratings as dense indices: a closed-form fit's data."""
+  train = prep.split.train_pool
+  return {"user": prep.users.index(train.user),
+          "item": prep.items.index(train.item),
+          "rating": np.asarray(train.rating, np.float64)}
+
+
+def fit_closed_form(method, runs: list, config) -> Trained:
+  """Fits each run of a closed-form method once (base.closed_form): its
+  grid is chosen on the run's own validation users, with the same
+  criterion as every method's early stopping; the chosen params are saved
+  to <run>/params like any run's, the grid and choice go into its record."""
+  t0 = time.time()
+  best, records = [], []
+  for r in runs:
+    m = r.init_method or method
+    hparams = base.hparams(r.config)
+    validate = lambda p, m=m, r=r, h=hparams: selection.validation_mae(
+        m, p, r.prep, h, config)
+    params, record = m.fit(r.seed, jax.tree.map(np.asarray, r.prep.tables),
+                           train_ratings(r.prep), hparams, validate)
+    logging.info("%s: fitted in closed form, validation MAE %.6f, chose %s",
+                 r.workdir, record["best_validation_mae"],
+                 record.get("chosen"))
+    checkpoints.save_params(r.workdir, params)
+    best.append(params)
+    records.append({"best_step": 0, "history": [], **record})
+  return Trained(best_params=best, final_params=best, records=records,
+                 timing={"wall_s": time.time() - t0, "compile_s": 0.0,
+                         "steps_run": 0, "resumed_at": 0, "runs": len(runs),
+                         "ms_per_step_mean": None})
+
+
 def train(method, runs: list, config, group_dir: str, *,
           drop_diverged: bool = False, stop_on_mean: bool = True,
           log_prefix: str = "") -> Trained:
@@ -286,7 +325,10 @@ def train(method, runs: list, config, group_dir: str, *,
   validation_k_shots, eval_batch_size, clip_norm). drop_diverged: a sweep,
   where a too-high rate is an expected outcome. stop_on_mean: early
   stopping watches the runs' mean validation MAE, else any run's own best.
+  A closed-form method is fitted instead (fit_closed_form).
   """
+  if base.closed_form(method):
+    return fit_closed_form(method, runs, config)
   t0 = time.time()
   group = Group(method, runs, config, group_dir)
   stopper = early_stop.EarlyStop(config.patience, stop_on_mean)

@@ -1,0 +1,169 @@
+"""`mf_foldin`: the practitioner's baseline, a biased matrix factorisation
+with test users folded in (Koren, Bell & Volinsky 2009; ALS as in Hu,
+Koren & Volinsky 2008).
+
+Fitted once, in closed form, on the meta-training ratings (meta/als.py):
+r ~ mu + b_u + b_i + p_u . q_i. A test user is folded in by the exact ridge
+of their support onto (1, q_i) with the items fixed (ridge_head, prior 0,
+precision lambda_fold): (b_u, p_u), then scored as mu + b_i + b_u + p_u . q_i.
+An item without meta-training ratings (a new item) takes its bias and
+factors from a ridge regression of its content (fields' multi-hot, item
+text when present; als.FeatureRidge) fitted on the rated items, its reg
+chosen by exact leave-one-out error there.
+
+Not trained by meta-steps: the engine calls `fit` (base.closed_form), which
+runs the grid of ranks x ALS regs, folds in validation users at each fold-in
+reg and keeps the point with the least validation MAE (the same
+evaluation/selection.py criterion as every method's early stopping). Every
+rank lives in one [I, max rank] factor table whose unused columns are 0
+(their fold-in weights are then 0 too), and lambda_fold is a parameter, so
+one method object and one compiled prediction serve every grid point.
+Its parameters are indexed by item, so it always gets the full tables.
+"""
+
+import dataclasses
+import itertools
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from metarec_jax.core.errors import ConfigError
+from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
+from metarec_jax.meta import als, base, inner, ridge_head
+
+
+@dataclasses.dataclass(frozen=True)
+class MFFoldIn:
+  """Biased MF fitted by ALS, test users folded in (module docstring).
+
+  Attributes:
+    ranks, regs, fold_regs: the validation grid (ALS reg, fold-in reg).
+    item_regs: the new-item regression's regs (chosen by leave-one-out).
+    sweeps: ALS sweeps (user half, then item half) per fit.
+  """
+  closed_form = True  # Fitted by `fit`, never stepped.
+  ranks: tuple = (8, 16, 32, 64)
+  regs: tuple = (1.0, 5.0, 25.0, 100.0)
+  fold_regs: tuple = (1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
+  item_regs: tuple = (0.1, 1.0, 10.0, 100.0)
+  sweeps: int = 10
+
+  @property
+  def max_rank(self) -> int:
+    return max(self.ranks)
+
+  def init(self, key: PRNGKey, tables: dict) -> Params:
+    """A small random model (fit replaces it); float32 like every run."""
+    n = len(tables["item_id"])
+    return {"mu": jnp.zeros((), jnp.float32),
+            "item_bias": jnp.zeros((n,), jnp.float32),
+            "item_factors": 0.1 * jax.random.normal(
+                key, (n, self.max_rank), jnp.float32),
+            "log_fold_reg": jnp.log(jnp.float32(self.fold_regs[0]))}
+
+  def adapt_task(self, params, support: Support) -> jax.Array:
+    """One task's fold-in: (p_u, b_u) [R + 1]."""
+    phi = self.features(params, support.items)
+    y = support.ratings - self.item_level(params, support.items)
+    prior = jnp.zeros((phi.shape[-1],), phi.dtype)
+    return ridge_head.posterior_mean(phi, y, support.mask,
+                                     jnp.exp(params["log_fold_reg"]), prior)
+
+  def item_level(self, params, items) -> jax.Array:
+    """mu + b_i for items [n] -> [n]."""
+    return params["mu"] + jnp.asarray(params["item_bias"])[items]
+
+  def features(self, params, items) -> jax.Array:
+    """(q_i, 1) for items [n] -> [n, R + 1]."""
+    q = jnp.asarray(params["item_factors"])[items]
+    return jnp.concatenate([q, jnp.ones(q.shape[:-1] + (1,), q.dtype)], -1)
+
+  def adapt(self, params, tables, support: Support, hparams):
+    del tables, hparams
+    return jax.vmap(lambda s: self.adapt_task(params, s))(support)
+
+  def predict(self, params, tables, adapted, query: Query):
+    del tables
+    return jax.vmap(lambda w, items: self.item_level(params, items)
+                    + self.features(params, items) @ w)(adapted, query.items)
+
+  def meta_loss(self, params, tables, batch: TaskBatch, rng, hparams):
+    """Query MSE after the fold-in: the contract's objective (fit never
+    uses it)."""
+    del rng
+    pred = base.adapted_predictions(self, params, tables, batch, hparams)
+    losses = jax.vmap(inner.masked_mse)(pred, batch.query_ratings,
+                                        batch.query_mask)
+    return base.task_mean(losses, batch.task_mask), {}
+
+  def from_factors(self, f: als.Factors, item_bias, items, fold_reg) -> dict:
+    """Params (float32, factors zero-padded to max_rank) of a fitted model."""
+    q = np.zeros((len(item_bias), self.max_rank), np.float32)
+    q[:, :items.shape[1]] = items
+    return {"mu": np.float32(f.mu),
+            "item_bias": np.asarray(item_bias, np.float32),
+            "item_factors": q,
+            "log_fold_reg": np.log(np.float32(fold_reg))}
+
+  def fill_new_items(self, f: als.Factors, rated, ridge: als.FeatureRidge,
+                     item_offset) -> tuple:
+    """(item_bias [I], items [I, R], reg, loo scores): unrated items from
+    the content regression of (offset + b_i, q_i). The offset is what a
+    wrapper adds per item (meta/residual.py: the item mean, which is the
+    global mean for a new item), so the regression learns levels."""
+    targets = np.concatenate([(item_offset + f.item_bias)[:, None],
+                              f.items], 1)
+    pred, reg, scores = ridge.predict(targets, self.item_regs)
+    bias = np.where(rated, f.item_bias, pred[:, 0] - item_offset)
+    items = np.where(rated[:, None], f.items, pred[:, 1:])
+    return bias, items, reg, scores
+
+  def fit(self, seed: int, tables: dict, ratings: dict, hparams, validate,
+          item_offset=None) -> tuple[Params, dict]:
+    """(params, record): the grid point with the least validate(params).
+
+    ratings: {"user", "item": dense indices [N], "rating": [N]}, the
+    meta-training ratings; validate: params -> validation MAE.
+    item_offset [I]: added to the prediction outside this method (0 here).
+    """
+    del hparams
+    num_users = len(next(iter(tables["user"].values())))
+    num_items = len(tables["item_id"])
+    offset = (np.zeros(num_items) if item_offset is None
+              else np.asarray(item_offset, np.float64))
+    rated = np.bincount(ratings["item"], minlength=num_items) > 0
+    ridge = als.FeatureRidge(als.content_features(tables), rated)
+    grid, best = [], None
+    for rank, reg in itertools.product(self.ranks, self.regs):
+      f = als.fit(ratings["user"], ratings["item"], ratings["rating"],
+                  num_users, num_items, rank, reg, self.sweeps, seed)
+      bias, items, item_reg, _ = self.fill_new_items(f, rated, ridge, offset)
+      for fold_reg in self.fold_regs:
+        params = self.from_factors(f, bias, items, fold_reg)
+        mae = float(validate(params))
+        point = {"rank": rank, "reg": reg, "fold_reg": fold_reg,
+                 "item_reg": item_reg, "validation_mae": round(mae, 6)}
+        grid.append(point)
+        logging.info("mf_foldin %s", point)
+        if best is None or mae < best[0]:
+          best = (mae, params, point)
+    mae, params, point = best
+    return params, {"best_validation_mae": mae, "chosen": point,
+                    "grid": grid}
+
+
+def build(config, model) -> MFFoldIn:
+  del model  # Its own factors, no feature model.
+  for name in ("mf_ranks", "mf_regs", "mf_fold_regs", "mf_item_regs"):
+    values = tuple(config[name])
+    if not values or min(values) <= 0:
+      raise ConfigError(f"--config.{name}={values!r}: give one or more "
+                        "positive values.")
+  if config.mf_sweeps < 1:
+    raise ConfigError(f"--config.mf_sweeps={config.mf_sweeps}: at least 1.")
+  return MFFoldIn(ranks=tuple(config.mf_ranks), regs=tuple(config.mf_regs),
+                  fold_regs=tuple(config.mf_fold_regs),
+                  item_regs=tuple(config.mf_item_regs),
+                  sweeps=config.mf_sweeps)

@@ -1,0 +1,45 @@
+"""The closed-form inner loop: a per-task Bayesian linear (ridge) head.
+
+A task's support ratings y [S] (mask M [S], 0 for padding) on item features
+Phi [S, d] are modelled as y ~ N(Phi w, 1), w ~ N(w0, Lambda^-1) with a
+diagonal prior precision Lambda. The posterior mean
+
+  w = (Phi^T M Phi + Lambda)^{-1} (Phi^T M y + Lambda w0)
+    = w0 + (Phi^T M Phi + Lambda)^{-1} Phi^T M (y - Phi w0)
+
+is the exact inner loop of R2D2 (Bertinetto et al., ICLR 2019) and MetaOptNet
+(Lee et al., CVPR 2019): differentiable, so the outer loop learns Phi, w0 and
+Lambda through it. `posterior_mean` solves the d x d system (primal);
+`dual_coefficients` the S x S one (kernel form, Woodbury), for features too
+wide to materialise, such as a multi-hot over thousands of actors: with
+K = Phi Lambda^{-1} Phi^T, the predictions are Phi_q w0 + K_qS alpha.
+Padded rows have M = 0 and change nothing in either form.
+"""
+
+import jax
+import jax.numpy as jnp
+
+
+def _cholesky_solve(a: jax.Array, b: jax.Array) -> jax.Array:
+  factor = jax.scipy.linalg.cho_factor(a, lower=True)
+  return jax.scipy.linalg.cho_solve(factor, b)
+
+
+def posterior_mean(phi: jax.Array, y: jax.Array, mask: jax.Array,
+                   precision: jax.Array, prior_mean: jax.Array) -> jax.Array:
+  """One task: w [d] from phi [S, d], y [S], mask [S], precision [d] (or a
+  scalar; positive), prior_mean [d]."""
+  precision = jnp.broadcast_to(precision, prior_mean.shape)
+  masked = phi * mask[:, None]
+  gram = masked.T @ phi + jnp.diag(precision)
+  delta = _cholesky_solve(gram, masked.T @ (y - phi @ prior_mean))
+  return prior_mean + delta
+
+
+def dual_coefficients(kernel: jax.Array, residual: jax.Array,
+                      mask: jax.Array) -> jax.Array:
+  """One task: alpha [S] = (M K M + I)^{-1} M r from kernel K [S, S] =
+  Phi Lambda^{-1} Phi^T and r = y - Phi w0 [S]; alpha is 0 on padding."""
+  masked = kernel * mask[:, None] * mask[None, :]
+  return _cholesky_solve(masked + jnp.eye(mask.shape[0], dtype=kernel.dtype),
+                         mask * residual)
