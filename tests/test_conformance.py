@@ -58,8 +58,11 @@ def test_every_name_builds(setup):
     method = registry.build(config, prep)
     # Built-in methods read users and items through the tables only, so
     # the meta-step may hand them the batch's rows (train/batch_rows.py);
-    # mf_foldin's params are per item, and it takes no meta-steps.
-    assert base.rows_from_tables(method) != base.closed_form(method), name
+    # mf_foldin's and mf_meta's params are per item (mf_foldin takes no
+    # meta-steps).
+    per_item = name in ("mf_foldin", "mf_meta")
+    assert base.rows_from_tables(method) != per_item, name
+    assert base.closed_form(method) == (name == "mf_foldin"), name
   config.method = "mamo_typo"
   with pytest.raises(ValueError, match="unknown method.*choose from"):
     registry.build(config, prep)

@@ -26,16 +26,20 @@ import ml_collections
 
 from configs import melu
 
-# Fast methods first: table.json is rewritten after each method.
-METHODS = ("global", "finetune", "melu_fo", "anil", "tanp", "fomaml", "mamo",
-           "melu", "maml", "metasgd")
-# `,text`: MeLU (first order) and the best method of the ML-100K table with
-# frozen item text embeddings, and the content-only baseline (all residual
-# to the floor like every row).
-TEXT_METHODS = ("melu_fo_text", "finetune_text", "content")
+# Fast methods first: table.json is rewritten after each method. content
+# (a ridge head on fixed content) and mf_foldin (matrix factorisation,
+# users folded in) are the classical rows every meta-learned row must beat;
+# mf_meta starts from its seed's mf_foldin run and meta-learns the fold-in.
+METHODS = ("global", "finetune", "ridge", "content", "mf_foldin", "mf_meta",
+           "melu_fo", "anil", "tanp", "fomaml", "mamo", "melu", "maml",
+           "metasgd")
+# `,text`: MeLU (first order), fine-tuning and the ridge head with frozen
+# item text embeddings (content and mf_foldin read the text when present).
+TEXT_METHODS = ("melu_fo_text", "finetune_text", "ridge_text")
 # Rows without an inner gradient loop: support_prior (which scales inner
 # steps) means nothing to them, so their grid is the outer rate instead.
-NO_INNER_LOOP = ("global", "tanp", "content", "ridge", "ridge_text")
+NO_INNER_LOOP = ("global", "tanp", "content", "ridge", "ridge_text",
+                 "mf_meta")
 
 
 DATASETS = ("ml100k", "ml1m", "bookcrossing")
@@ -87,18 +91,20 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   # their outer rate. Two points: the CPU budget of a 5-seed table.
   c.support_prior = 30.0
   c.grid = {"default": {"support_prior": (10.0, 30.0)},
-            **{m: {"outer_lr": (1e-3, 3e-3)} for m in NO_INNER_LOOP}}
+            **{m: {"outer_lr": (1e-3, 3e-3)} for m in NO_INNER_LOOP},
+            # Fitted in closed form: its own grid, on its validation users.
+            "mf_foldin": {}}
   if "text" in args:  # #4's rows: the same methods with item text features.
     c.data.text_features = True
     # Before the slow second-order methods, so a partial table has them.
-    c.methods = METHODS[:3] + TEXT_METHODS + METHODS[3:]
+    c.methods = METHODS[:6] + TEXT_METHODS + METHODS[6:]
   c.data.use_tfds = False  # Five seeds' tasks build in seconds in memory.
   if dataset == "bookcrossing":
     # 56K candidate items per user: ~1 min per run and scenario on this
     # CPU. The selected row gets it afterwards (scripts/add_metrics.py).
     c.catalogue = False
   # Per-row static overrides, written a priori (none is chosen on data).
-  c.tuned = {}
+  c.tuned = {"mf_meta": {"init_from": "row:mf_foldin"}}
   # scripts/sweep.py grid; an empty tuple keeps the config's value.
   c.sweep = ml_collections.ConfigDict()
   c.sweep.seeds = (0,)

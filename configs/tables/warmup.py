@@ -41,7 +41,6 @@ def get_config(arg: str = "ml100k"):
   c.data.buckets = (8, 20)
   c.curve_ks = item_world.WARMUP_KS
   c.validation_k_shots = c.curve_ks
-  c.tuned = {}  # coldstart's per-method values were chosen on user tasks.
   if "smoke" in arg.split(","):
     c.curve_ks = (1, 5)
     c.validation_k_shots = c.curve_ks

@@ -32,6 +32,24 @@ from metarec_jax.train import checkpoints, engine, experiment
 ENSEMBLE = registry.ENSEMBLE
 
 
+ROW = "row:"
+
+
+def resolve_rows(config, workdir: str):
+  """config with every init_from "row:<row>" made the path of that row's
+  run of the same seed in this table (W/runs/<row>/seed{seed})."""
+  tuned = {r: dict(o.to_dict() if hasattr(o, "to_dict") else o)
+           for r, o in (config.get("tuned") or {}).items()}
+  for over in tuned.values():
+    path = over.get("init_from", "")
+    if path.startswith(ROW):
+      over["init_from"] = os.path.join(os.path.abspath(workdir), "runs",
+                                       path.removeprefix(ROW), "seed{seed}")
+  out = config_util.with_overrides(config, {})
+  out.tuned = tuned
+  return out
+
+
 def method_config(config, name: str):
   """The config of row `name`: config.tuned[name] merged in (nested), and
   method = its "method" entry if it names one (a row that runs a method
@@ -278,7 +296,7 @@ def reproduce(config, workdir: str) -> dict:
   timing_path = os.path.join(workdir, "timing.json")
   earlier = io.read_json(timing_path) if os.path.exists(timing_path) else {}
   preps = {s: pipeline.prepare(config.data, s) for s in seeds}
-  config = choose_bases(config, preps, workdir)
+  config = resolve_rows(choose_bases(config, preps, workdir), workdir)
   out = {"results": {}, "floors": None, "validation": {}, "grid": {},
          "earlier_timing": earlier,
          "timing": {"data_s": round(time.time() - t0, 1)}}

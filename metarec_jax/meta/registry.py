@@ -18,7 +18,7 @@ import functools
 from metarec_jax.core.errors import ConfigError
 from metarec_jax.meta import (content, ensemble, maml, mamo, melu, metasgd,
                               residual, tanp, transfer)
-from metarec_jax.meta import metaemb, mf_foldin, mwuf, ridge
+from metarec_jax.meta import metaemb, mf_foldin, mf_meta, mwuf, ridge
 from metarec_jax.models import melu as melu_model
 from metarec_jax.models import text_melu
 
@@ -36,13 +36,14 @@ BUILDERS = {
     "content": content.build,
     "metaemb": metaemb.build,
     "mwuf": mwuf.build,
+    "mf_meta": mf_meta.build,
     "ridge": ridge.build,
     "mf_foldin": mf_foldin.build,
 }
 ENSEMBLE = "ensemble"
-# Methods that use no feature model, so no text variant (content reads the
-# item text itself when the tables hold it).
-MODEL_FREE = ("content", "mf_foldin")
+# Methods with no text variant: no item feature model (content reads the
+# item text itself when the tables hold it; mf_meta embeds users only).
+MODEL_FREE = ("content", "mf_foldin", "mf_meta")
 
 
 def names() -> list[str]:

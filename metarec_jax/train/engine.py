@@ -271,13 +271,18 @@ def _boundary(group: Group, pending, ckpt, stopper, writers_, progress,
 def _start(group: Group, step_fn, stopper, writers_, prefix: str) -> float:
   """Compiles the step (seconds it took). With num_steps = 0 (e.g. a
   transferred model used zero-shot) there is nothing to train: the runs are
-  scored on validation as they start, which selects their init."""
+  scored on validation as they start, which selects their init. Runs
+  started from another run (init_from) are scored as they start too, so
+  selection keeps the start unless training improves on it."""
   if group.finished:
     return 0.0
   if group.config.num_steps == 0:
     _validate(group, stopper, writers_, prefix)
     group.finished = True
     return 0.0
+  if group.done == 0 and any(r.config.get("init_from") for r in group.runs):
+    # A run started from another competes with its start as step 0.
+    _validate(group, stopper, writers_, prefix)
   return _compile(group, step_fn)
 
 
