@@ -119,3 +119,16 @@ def test_table_row_keeps_each_seeds_best_grid_point(tmp_path):
       pytest.approx(min(g["best_validation_mae"] for g in io.read_json(str(
           tmp_path / "runs" / "finetune" / f"seed{s}" / "results.json"))[
               "selection"]["grid"]), abs=1e-6) for s in (0, 1)]
+
+
+def test_control_rows_keep_off_among_their_points():
+  """A control row's seeds choose between the control off and on: off is
+  always a point, and the row runs its base method."""
+  c = table_config.get_config("ml100k,text,controls")
+  rows = table_config.control_rows(text=True)
+  assert {r for r, *_ in rows} <= set(c.methods)
+  for row, method, spec, _ in rows:
+    assert coldstart.method_config(c, row).method == method
+    pts = grid.points(c, row)
+    for name in spec:
+      assert {p[name] for p in pts} >= {0.0} and len(pts) == len(spec[name])

@@ -42,8 +42,32 @@ NO_INNER_LOOP = ("global", "tanp", "content", "ridge", "ridge_text",
                  "mf_meta")
 
 
+# `,controls`: the overfitting controls of train/controls.py as rows: each
+# is its base method with a grid over the control's strength, off
+# included, so every seed keeps the control only if its own validation
+# users do better with it. (row, base method, grid or static override).
+CONTROL_BASES = ("finetune", "ridge")
+CONTROLS = (
+    ("adversarial", {"adversarial_eps": (0.0, 0.5, 2.0)}, {}),
+    ("feature_dropout", {"feature_dropout": (0.0, 0.1, 0.3)}, {}),
+    # Cut to the sizes the selection criterion scores: static, not chosen.
+    ("support_cut", {}, {"augment_support_k": (1, 3, 5, 10, 20, 40)}),
+)
+TEXT_CONTROLS = (("text_dropout", {"text_dropout": (0.0, 0.2, 0.5)}, {}),)
+
+
+def control_rows(text: bool) -> tuple:
+  """((row, method, grid, static override), ...) of the `,controls` word."""
+  rows = [(f"{m}_{name}", m, grid, static) for m in CONTROL_BASES
+          for name, grid, static in CONTROLS]
+  if text:
+    rows += [(f"{m}_text_{name}", f"{m}_text", grid, static)
+             for m in CONTROL_BASES for name, grid, static in TEXT_CONTROLS]
+  return tuple(rows)
+
+
 DATASETS = ("ml100k", "ml1m", "bookcrossing")
-WORDS = DATASETS + ("smoke", "text")
+WORDS = DATASETS + ("smoke", "text", "controls")
 
 
 def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
@@ -98,13 +122,20 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
     c.data.text_features = True
     # Before the slow second-order methods, so a partial table has them.
     c.methods = METHODS[:6] + TEXT_METHODS + METHODS[6:]
+  # Per-row static overrides, written a priori (none is chosen on data).
+  c.tuned = {"mf_meta": {"init_from": "row:mf_foldin"}}
+  if "controls" in args:
+    for row, method, grid, static in control_rows("text" in args):
+      c.methods += (row,)
+      c.tuned[row] = {"method": method, **static}
+      # Only the control's strengths (off included): the base's other
+      # values stay the config's, so "off" is the base at those values.
+      c.grid[row] = grid
   c.data.use_tfds = False  # Five seeds' tasks build in seconds in memory.
   if dataset == "bookcrossing":
     # 56K candidate items per user: ~1 min per run and scenario on this
     # CPU. The selected row gets it afterwards (scripts/add_metrics.py).
     c.catalogue = False
-  # Per-row static overrides, written a priori (none is chosen on data).
-  c.tuned = {"mf_meta": {"init_from": "row:mf_foldin"}}
   # scripts/sweep.py grid; an empty tuple keeps the config's value.
   c.sweep = ml_collections.ConfigDict()
   c.sweep.seeds = (0,)
