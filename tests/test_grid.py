@@ -113,6 +113,10 @@ def test_table_row_keeps_each_seeds_best_grid_point(tmp_path):
     differ = jax.tree.leaves(jax.tree.map(np.array_equal, served, other))
     assert all(same) and not all(differ)
     chosen.append(sel["grid_chosen"])
+    # table.json keeps what every seed's choice compared.
+    assert table["grid_validation"]["finetune"][s] == [
+        {"point": g["point"], "mae": g["best_validation_mae"]}
+        for g in sel["grid"]]
   assert table["grid_chosen"]["finetune"] == chosen
   assert {"outer_lr": rates[1]} in chosen
   assert table["validation_mae_seeds"]["finetune"] == [

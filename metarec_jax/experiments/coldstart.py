@@ -203,6 +203,8 @@ def _row_results(config, name, preps, seeds, workdir, rows, out) -> None:
     out["validation"][name] = [r["selection"]["best_validation_mae"]
                                for r in done]
     out["grid"][name] = [r["selection"].get("grid_chosen", {}) for r in done]
+    out["grid_validation"][name] = [r["selection"].get("grid", [])
+                                    for r in done]
     if members > 1:
       out["results"][ENSEMBLE] = [r["scenarios"] for r in
                                   _finished(workdir, ENSEMBLE, seeds)]
@@ -230,6 +232,7 @@ def _row_results(config, name, preps, seeds, workdir, rows, out) -> None:
   out["validation"][name] = [round(chosen[s][1]["best_validation_mae"], 6)
                              for s in seeds]
   out["grid"][name] = [grid_points[chosen[s][0]] for s in seeds]
+  out["grid_validation"][name] = [chosen[s][1].get("grid", []) for s in seeds]
   if members > 1:
     out["results"][ENSEMBLE] = [r["scenarios"] for r in _ensemble_row(
         c, trained, chosen, preps, seeds, members, workdir, grid_points)]
@@ -251,8 +254,14 @@ def write_table(workdir: str, out: dict, config) -> dict:
                        config.get("validation_k_shots", ()))
   if any(any(p) for p in out["grid"].values()):  # Each seed's own choice.
     table["grid_chosen"] = {m: p for m, p in out["grid"].items() if any(p)}
+    # Every point's criterion per seed: what the choices compared.
+    table["grid_validation"] = {
+        m: [[{"point": g["point"], "mae": g["best_validation_mae"]}
+             for g in per_seed] for per_seed in v]
+        for m, v in out["grid_validation"].items() if any(v)}
   if config.get("seed_base"):
     table["residual_base"] = config.seed_base.to_dict()
+    table["residual_base_validation"] = out.get("base_validation", {})
   table["title"] = f"{title(config)}: {config.data.name}"
   io.write_json(os.path.join(workdir, "table.json"), table)
   io.write_text(os.path.join(workdir, "table.md"),
@@ -298,8 +307,13 @@ def reproduce(config, workdir: str) -> dict:
   preps = {s: pipeline.prepare(config.data, s) for s in seeds}
   config = resolve_rows(choose_bases(config, preps, workdir), workdir)
   out = {"results": {}, "floors": None, "validation": {}, "grid": {},
+         "grid_validation": {},
          "earlier_timing": earlier,
          "timing": {"data_s": round(time.time() - t0, 1)}}
+  base_path = os.path.join(workdir, "residual_base.json")
+  if os.path.isfile(base_path):  # Every point's criterion, per seed.
+    out["base_validation"] = {s: c["points"] for s, c in
+                              io.read_json(base_path).items()}
   rows = {}
 
   def write_timing():
