@@ -20,7 +20,8 @@ import sys
 from absl import flags
 
 from metarec_jax.core import cli, io
-from metarec_jax.experiments import benchmark, docs, service_docs
+from metarec_jax.experiments import (benchmark, docs, service_docs,
+                                     validation_report)
 
 _UPDATE = flags.DEFINE_bool("update", False, "Rewrite the stale blocks.")
 _EXAMPLES = flags.DEFINE_bool("examples", False, "Rerun the examples too.")
@@ -47,6 +48,11 @@ def _generated() -> dict:
              json.loads(_read(bench)), bench) + "\n"},
          "docs/service.md": {"service_perf": service_docs.perf_table(
              json.loads(_read(service_docs.RESULTS)), service_docs.RESULTS)}}
+  # Every validation number each regenerated table's choices compared.
+  out["docs/results.md"] = {
+      "validation_" + os.path.basename(link).removesuffix(".md"):
+      validation_report.markdown(table)
+      for link, table in named.values() if "grid_validation" in table}
   if _EXAMPLES.value:
     out["README.md"].update({f"example_{name}": docs.run_example(name, ROOT)
                              for name in docs.EXAMPLES})
