@@ -220,7 +220,7 @@ def test_adversarial_term_in_the_step_and_its_weight(tiny):
 
 
 def test_adversarial_needs_embedding_leaves():
-  method = content.ContentBaseline()
+  method = content.ContentBaseline(item_fields=())
   text = np.eye(4, dtype=np.float32)
   tables = {"user": {}, "item": {}, "item_text": text}
   state = step.init_state(method, tables, 0, 1e-2, 0.0, 10.0)

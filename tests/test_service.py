@@ -162,6 +162,9 @@ def test_a_new_item_is_scored_at_once_without_retraining(client, rec,
   tables["item_mean"] = np.append(rec.tables["item_mean"],
                                   rec.prep.floor_stats.global_mean
                                   ).astype(np.float32)
+  # No meta-training rating: a count of 0 (its mean is never shrunk).
+  tables["item_count"] = np.append(rec.tables["item_count"], 0.0).astype(
+      np.float32)
   support = (rec.item_index([i for i, _ in RATINGS]),
              np.array([r for _, r in RATINGS], np.float32))
   batch = rec.serving_batch([support]).replace(

@@ -65,11 +65,16 @@ def test_transfer_rows_start_from_their_seeds_source(tmp_path):
       np.testing.assert_array_equal(got[path], source[path])
     history = io.read_json(str(zero / "results.json"))["selection"]["history"]
     assert [h[0] for h in history] == [0]
-    # Trained on the target from there: it moved.
-    moved = _params(work / "runs" / "finetune_source_then_target" / f"seed{s}")
-    assert not np.array_equal(moved["decision/fc1/kernel"],
-                              source["decision/fc1/kernel"])
-    assert io.read_json(str(
-        work / "runs" / "finetune_source_then_target" / f"seed{s}" /
-        "init_from.json"))["source"] == report["source"]
+    # Trained on the target from there, the source competing as step 0:
+    # it keeps the source unless a trained step is better on validation.
+    then = work / "runs" / "finetune_source_then_target" / f"seed{s}"
+    sel = io.read_json(str(then / "results.json"))["selection"]
+    assert [h[0] for h in sel["history"]] == [0, 2, 4]
+    assert sel["best_validation_mae"] == min(h[1] for h in sel["history"])
+    kept = _params(then)
+    same = np.array_equal(kept["decision/fc1/kernel"],
+                          source["decision/fc1/kernel"])
+    assert same == (sel["best_step"] == 0)
+    assert io.read_json(str(then / "init_from.json"))["source"] == (
+        report["source"])
   assert "Transfer table" in (work / "table.md").read_text()
