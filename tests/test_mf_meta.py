@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from metarec_jax.core import io
+from metarec_jax.core.errors import ConfigError
 from metarec_jax.data import pipeline
 from metarec_jax.data.tasks import TaskSet
 from metarec_jax.evaluation import predict
@@ -209,3 +210,10 @@ def test_with_item_text_the_correction_reads_it(tiny):
   # Without text: the plain model, no projection.
   assert "item_text_proj" not in registry.build(config, prep).init(
       jax.random.key(0), prep.tables)["embed"]
+
+
+def test_a_dropout_outside_0_1_names_the_field(tiny):
+  config = tiny[0].copy_and_resolve_references()
+  config.model.item_id_dropout = 1.5
+  with pytest.raises(ConfigError, match="item_id_dropout"):
+    registry.build(config, tiny[1])

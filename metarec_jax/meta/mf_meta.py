@@ -44,6 +44,7 @@ from metarec_jax.core.errors import ConfigError
 from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
 from metarec_jax.meta import base, inner, ridge_head
 
+
 @dataclasses.dataclass(frozen=True)
 class MFMeta:
   """Meta-learned MF fold-in (module docstring).
@@ -124,33 +125,38 @@ class MFMeta:
     level, phi = self.rows(params, tables, corrections, items, drop)
     return level + phi @ w
 
+  def fold_in(self, params, tables, embedded, support: Support, drop_s,
+              query_items, drop_q) -> jax.Array:
+    """[T, Q] predictions of query_items after each task's fold-in; drop_s
+    [T, S] and drop_q [T, Q]: the items scored through their cold rows
+    although warm."""
+    w = jax.vmap(lambda s, d: self.adapt_task(params, tables, embedded, s,
+                                              d))(support, drop_s)
+    return jax.vmap(lambda w, i, d: self.predict_task(
+        params, tables, embedded[1], w, i, d))(w, query_items, drop_q)
+
   def adapt(self, params, tables, support: Support, hparams):
     del hparams  # The prior is learned.
     embedded = self.embedded(params, tables)
-    keep = jnp.zeros(support.items.shape, bool)
-    return jax.vmap(lambda s, d: self.adapt_task(params, tables, embedded,
-                                                 s, d))(support, keep)
+    return jax.vmap(lambda s: self.adapt_task(
+        params, tables, embedded, s, jnp.zeros(s.items.shape, bool)))(support)
 
   def predict(self, params, tables, adapted, query: Query):
     corrections = self.embedded(params, tables)[1]
-    keep = jnp.zeros(query.items.shape, bool)
-    return jax.vmap(lambda w, i, d: self.predict_task(
-        params, tables, corrections, w, i, d))(adapted, query.items, keep)
+    return jax.vmap(lambda w, i: self.predict_task(
+        params, tables, corrections, w, i, jnp.zeros(i.shape, bool)))(
+            adapted, query.items)
 
   def meta_loss(self, params, tables, batch: TaskBatch, rng, hparams):
     """Query MSE after the fold-in, each support and query item scored
     through its cold row with probability cold_dropout."""
     del hparams
     r_s, r_q = jax.random.split(rng)
-    drop_s = jax.random.bernoulli(r_s, self.cold_dropout,
-                                  batch.support_items.shape)
-    drop_q = jax.random.bernoulli(r_q, self.cold_dropout,
-                                  batch.query_items.shape)
-    embedded = self.embedded(params, tables)
-    w = jax.vmap(lambda s, d: self.adapt_task(params, tables, embedded, s,
-                                              d))(batch.support, drop_s)
-    pred = jax.vmap(lambda w, i, d: self.predict_task(
-        params, tables, embedded[1], w, i, d))(w, batch.query_items, drop_q)
+    pred = self.fold_in(
+        params, tables, self.embedded(params, tables), batch.support,
+        jax.random.bernoulli(r_s, self.cold_dropout, batch.support_items.shape),
+        batch.query_items,
+        jax.random.bernoulli(r_q, self.cold_dropout, batch.query_items.shape))
     losses = jax.vmap(inner.masked_mse)(pred, batch.query_ratings,
                                         batch.query_mask)
     return base.task_mean(losses, batch.task_mask), {}
