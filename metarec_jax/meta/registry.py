@@ -41,10 +41,11 @@ BUILDERS = {
     "mf_foldin": mf_foldin.build,
 }
 ENSEMBLE = "ensemble"
-# Methods with no `_text` name: content and mf_foldin have no feature model
-# and read the item text themselves when the tables hold it; the methods of
-# TEXT_WHEN_PRESENT get a text model then, so a text table's run of them
-# sees the text as content and mf_foldin do.
+# Methods with no `_text` name. content and mf_foldin have no feature model
+# and read the item text themselves whenever the tables hold it; so that
+# mf_meta starts from and competes with them on the same content, its
+# model gets the text projection whenever the tables hold item text
+# (TEXT_WHEN_PRESENT).
 MODEL_FREE = ("content", "mf_foldin", "mf_meta")
 TEXT_WHEN_PRESENT = ("mf_meta",)
 
