@@ -78,8 +78,8 @@ def _data(dataset: str) -> ml_collections.ConfigDict:
   # this as relevant (docs/protocol.md): 4 on a 1..5 scale, 8 on 1..10.
   d.relevance_threshold = 8.0 if dataset == "bookcrossing" else 4.0
   # Item text embeddings as tables["item_text"] (needed by *_text and
-  # *_lora; content and mf_foldin read them when present); encoded once,
-  # cached under $METAREC_CACHE_DIR/item_text.
+  # *_lora; content, mf_foldin and mf_meta read them when present); encoded
+  # once, cached under $METAREC_CACHE_DIR/item_text.
   d.text_features = False
   d.text_model_dir = ""  # Default: the pinned all-MiniLM-L6-v2.
   d.text_tokens = 0  # > 0: token table for LoRA re-encoding (*_lora).
@@ -96,7 +96,7 @@ def _model() -> ml_collections.ConfigDict:
   m.embed_dim = 32
   m.hidden = (64, 64)
   m.item_id_embeddings = True
-  m.item_id_dropout = 0.2
+  m.item_id_dropout = 0.2  # Also mf_meta's cold-item dropout.
   # A residual to the item-mean + user-bias floor (meta/residual.py): the
   # model starts AT the floor. False gives the papers' plain models.
   m.residual = False

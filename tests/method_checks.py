@@ -34,8 +34,11 @@ from metarec_jax.train import batch_rows, checkpoints
 BATCH = 4
 # Exact except by design: first-order methods stop gradients through the
 # inner loop (checked at inner_lr 0); TaNP holds its DEC target fixed
-# (checked with cluster_weight 0).
+# (checked with cluster_weight 0); mf_meta holds its cold rows fixed (their
+# gradient must be exactly 0; the others are checked along directions
+# that leave them alone).
 FIRST_ORDER = ("melu_fo", "fomaml")
+FIXED = {"mf_meta": ("cold_bias", "cold_factors")}
 
 
 def toy_batch(prep, size: int = 32):
@@ -50,12 +53,15 @@ def _to64(tree):
                       else jnp.asarray(x), tree)
 
 
-def _direction(params, seed: int):
-  """A random unit direction in parameter space, float64 (drawn by numpy:
-  compiling a random draw for every leaf shape costs seconds)."""
+def _direction(params, seed: int, fixed=()):
+  """A random unit direction in parameter space, float64, 0 on the
+  top-level leaves `fixed` (drawn by numpy: compiling a random draw for
+  every leaf shape costs seconds)."""
   rng = np.random.default_rng(seed)
-  leaves, tree = jax.tree.flatten(params)
-  v = [rng.normal(size=x.shape) for x in leaves]
+  leaves, tree = jax.tree_util.tree_flatten_with_path(params)
+  v = [rng.normal(size=x.shape) for _, x in leaves]
+  v = [0.0 * x if getattr(path[0], "key", None) in fixed else x
+       for (path, _), x in zip(leaves, v)]
   norm = np.sqrt(sum(np.sum(x ** 2) for x in v))
   return jax.tree.unflatten(tree, [x / norm for x in v])
 
@@ -72,9 +78,11 @@ def _dot(a, b):
 
 
 def meta_gradient_check(method, params, tables, batch, hparams,
-                        directions: int = 3, eps: float = 1e-6):
+                        directions: int = 3, eps: float = 1e-6, fixed=()):
   """(relative errors of the directional derivatives against central
-  finite differences, loss, gradient), all in float64."""
+  finite differences, loss, gradient), all in float64; the top-level
+  leaves `fixed` must get a zero gradient and are left out of the
+  directions."""
   with jax.enable_x64(True):
     p, t, b, h = _to64((params, tables, batch, hparams))
     rng = jax.random.key(7)
@@ -82,8 +90,11 @@ def meta_gradient_check(method, params, tables, batch, hparams,
         lambda q, x: method.meta_loss(q, t, x, rng, h)[0]))
     loss, grad = fn(p, b)
     errors = []
+    for k in fixed:
+      assert all(np.all(np.asarray(g) == 0)
+                 for g in jax.tree.leaves(grad[k])), k
     for d in range(directions):
-      v = _direction(p, 100 + d)
+      v = _direction(p, 100 + d, fixed)
       fd = (fn(_shift(p, v, eps), b)[0] - fn(_shift(p, v, -eps), b)[0]) / (
           2 * eps)
       an = _dot(grad, v)
@@ -160,8 +171,9 @@ def check_method(name: str, config, prep, tmp_path) -> None:
 
   # The meta-gradient against finite differences, then one step on it.
   fd_method, fd_hparams = _gradient_checked(name, config, prep)
-  errors, loss, grad = meta_gradient_check(fd_method, params, tables, train,
-                                           fd_hparams)
+  errors, loss, grad = meta_gradient_check(
+      fd_method, params, tables, train, fd_hparams,
+      fixed=FIXED.get(registry.parse(name)[0], ()))
   assert max(errors) < 1e-3 and np.isfinite(loss), (errors, loss)
   stepped = _sgd_step(params, grad)
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(stepped))

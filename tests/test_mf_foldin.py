@@ -101,8 +101,8 @@ def test_new_item_regression_is_lstsq_and_its_reg_is_leave_one_out():
   fitted = np.array([1, 1, 1, 1, 1, 0, 1, 0], bool)
   targets = r.normal(size=(8, 3))
   regs = (0.01, 0.3, 5.0)
-  pred, reg, scores = als.FeatureRidge(als.content_features(tables),
-                                       fitted).predict(targets, regs)
+  pred, cold, reg, scores = als.FeatureRidge(als.content_features(tables),
+                                             fitted).predict(targets, regs)
   t = targets[fitted]
   centre = t.mean(0)
   a = np.concatenate([x[fitted], np.sqrt(reg) * np.eye(x.shape[1])])
@@ -121,6 +121,33 @@ def test_new_item_regression_is_lstsq_and_its_reg_is_leave_one_out():
       errs.append((targets[leave] - centre - x[leave] @ w_i) ** 2)
     np.testing.assert_allclose(score, np.mean(errs), rtol=1e-8)
   assert reg == min(scores, key=lambda s: s[1])[0]
+  # A new row's cold prediction is its prediction.
+  np.testing.assert_array_equal(cold[~fitted], pred[~fitted])
+
+
+def test_cold_rows_are_the_refits_without_each_row():
+  """A fitted row's cold prediction is the regression refitted without
+  that row (by lstsq, the centre kept) at the chosen reg, applied to it."""
+  r = np.random.default_rng(4)
+  tables = {"item": {"genre": r.integers(0, 5, size=(12, 3))},
+            "item_id": np.arange(12), "item_text": r.normal(size=(12, 4))}
+  x = als.content_features(tables).toarray()
+  fitted = np.ones(12, bool)
+  fitted[[3, 8]] = False
+  targets = r.normal(size=(12, 2))
+  out = als.FeatureRidge(als.content_features(tables), fitted).predict(
+      targets, (0.05, 0.5, 5.0))
+  centre = targets[fitted].mean(0)
+  for leave in np.flatnonzero(fitted):
+    keep = fitted.copy()
+    keep[leave] = False
+    a = np.concatenate([x[keep], np.sqrt(out.reg) * np.eye(x.shape[1])])
+    b = np.concatenate([targets[keep] - centre, np.zeros((x.shape[1], 2))])
+    w = np.linalg.lstsq(a, b, rcond=None)[0]
+    np.testing.assert_allclose(out.cold[leave], centre + x[leave] @ w,
+                               rtol=1e-8, atol=1e-10)
+  # Not the in-sample prediction: the row's own target moved it.
+  assert np.abs(out.cold[fitted] - out.rows[fitted]).min() > 1e-6
 
 
 def test_a_new_items_bias_is_its_content_level_minus_its_offset():
@@ -136,12 +163,16 @@ def test_a_new_items_bias_is_its_content_level_minus_its_offset():
   f = als.Factors(0.0, np.zeros(1), np.zeros((1, 2)),
                   np.where(rated, 0.1, 0.0), np.ones((8, 2)))
   method = mf_foldin.MFFoldIn(item_regs=(1e-9,))
-  bias, items, _, _ = method.fill_new_items(
+  rows, _ = method.item_rows(
       f, rated, als.FeatureRidge(als.content_features(tables), rated),
       offset)
-  np.testing.assert_allclose(bias, np.where(rated, 0.1, level - 3.4),
-                             atol=1e-6)
-  np.testing.assert_allclose(items, 1.0, atol=1e-6)
+  np.testing.assert_allclose(rows["item_bias"],
+                             np.where(rated, 0.1, level - 3.4), atol=1e-6)
+  np.testing.assert_allclose(rows["item_factors"], 1.0, atol=1e-6)
+  # Cold rows: every item's content level minus its offset (the levels
+  # are exactly linear in the genres, so leaving a row out loses nothing).
+  np.testing.assert_allclose(rows["cold_bias"], level - offset, atol=1e-5)
+  np.testing.assert_allclose(rows["cold_factors"], 1.0, atol=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +210,14 @@ def test_fit_chooses_the_best_validation_point(tiny, tmp_path):
       rec["chosen"]["fold_reg"], rel=1e-6)
   new = prep.tables["item_id"] == 0
   assert new.any() and np.abs(q[new, :rank]).max() > 0
+  # Cold rows: a new item's are its rows; a rated item's are its
+  # leave-one-out content prediction, not its ALS rows.
+  for row, cold in (("item_bias", "cold_bias"),
+                    ("item_factors", "cold_factors")):
+    np.testing.assert_array_equal(params[cold][new], params[row][new])
+    gap = np.abs(params[cold][~new] - params[row][~new])
+    assert gap.reshape(gap.shape[0], -1)[:, :rank].min() > 0, cold
+  assert np.all(params["cold_factors"][:, rank:] == 0)
   # Same seed, same numbers.
   again = engine.train(method, runs, config, str(tmp_path / "b"))
   jax.tree.map(np.testing.assert_array_equal, again.best_params[0], params)

@@ -34,7 +34,8 @@ METHODS = ("global", "finetune", "ridge", "content", "mf_foldin", "mf_meta",
            "melu_fo", "anil", "tanp", "fomaml", "mamo", "melu", "maml",
            "metasgd")
 # `,text`: MeLU (first order), fine-tuning and the ridge head with frozen
-# item text embeddings (content and mf_foldin read the text when present).
+# item text embeddings (content, mf_foldin and mf_meta read the text when
+# present).
 TEXT_METHODS = ("melu_fo_text", "finetune_text", "ridge_text")
 # Rows without an inner gradient loop: support_prior (which scales inner
 # steps) means nothing to them, so their grid is the outer rate instead.

@@ -10,10 +10,12 @@ then every item's given the users (Hu, Koren & Volinsky, ICDM 2008; Koren,
 Bell & Volinsky, IEEE Computer 2009). Deterministic given the seed: the
 item factors start from numpy's generator seeded by it. Used by
 meta/mf_foldin.py, which folds test users in and fills new items from
-`feature_regression`.
+`FeatureRidge`, whose leave-one-out predictions also give every rated
+item the row it would get if it were new (its "cold" row).
 """
 
 import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -103,6 +105,21 @@ def content_features(tables: dict) -> sparse.csr_matrix:
   return sparse.hstack(parts, format="csr")
 
 
+class RidgePrediction(NamedTuple):
+  """A FeatureRidge's output at its chosen reg.
+
+  rows [I, k]: every row's prediction from the fit on all fitted rows.
+  cold [I, k]: every row's prediction as if it were new: a fitted row's
+    exact leave-one-out prediction (the fit without that row, the centre
+    kept), any other row's `rows`.
+  reg: the chosen reg; scores: [[reg, leave-one-out error], ...].
+  """
+  rows: np.ndarray
+  cold: np.ndarray
+  reg: float
+  scores: list
+
+
 @dataclasses.dataclass
 class FeatureRidge:
   """Ridge from item features into targets, fitted on the rows `fitted`.
@@ -119,10 +136,15 @@ class FeatureRidge:
     self._xf = self.x[self.fitted]
     self._s, self._u = np.linalg.eigh((self._xf @ self._xf.T).toarray())
 
-  def predict(self, targets: np.ndarray, regs) -> tuple:
-    """targets [I, k] (read on the fitted rows) -> (predictions [I, k] at
-    the reg of `regs` with the least exact leave-one-out squared error on
-    the fitted rows, that reg, [[reg, loo error], ...])."""
+  def predict(self, targets: np.ndarray, regs) -> RidgePrediction:
+    """targets [I, k] (read on the fitted rows) -> the predictions at the
+    reg of `regs` with the least exact leave-one-out squared error on the
+    fitted rows.
+
+    With alpha = (K + reg I)^-1 (T - t) and G = (K + reg I)^-1, a fitted
+    row's leave-one-out residual is alpha_i / G_ii (the kernel form of the
+    PRESS identity), so its leave-one-out prediction is T_i - alpha_i / G_ii.
+    """
     t = targets[self.fitted]
     centre = t.mean(0)
     ut = self._u.T @ (t - centre)
@@ -131,9 +153,13 @@ class FeatureRidge:
       inv = 1.0 / (np.maximum(self._s, 0.0) + reg)
       alpha = self._u @ (inv[:, None] * ut)  # (K + reg I)^-1 (T - t)
       g_diag = np.einsum("ij,j,ij->i", self._u, inv, self._u)
-      loo = float(np.mean((alpha / g_diag[:, None]) ** 2))
+      resid = alpha / g_diag[:, None]
+      loo = float(np.mean(resid ** 2))
       scores.append([float(reg), loo])
       if best is None or loo < best[1]:
-        best = (float(reg), loo, alpha)
-    pred = centre + self.x @ (self._xf.T @ best[2])
-    return np.asarray(pred), best[0], scores
+        best = (float(reg), loo, alpha, resid)
+    reg, _, alpha, resid = best
+    rows = np.asarray(centre + self.x @ (self._xf.T @ alpha))
+    cold = rows.copy()
+    cold[self.fitted] = t - resid
+    return RidgePrediction(rows, cold, reg, scores)

@@ -9,7 +9,11 @@ precision lambda_fold): (b_u, p_u), then scored as mu + b_i + b_u + p_u . q_i.
 An item without meta-training ratings (a new item) takes its bias and
 factors from a ridge regression of its content (fields' multi-hot, item
 text when present; als.FeatureRidge) fitted on the rated items, its reg
-chosen by exact leave-one-out error there.
+chosen by exact leave-one-out error there. Every item also keeps its "cold"
+row (cold_bias, cold_factors): what that regression predicts for it as if
+it were new (a rated item's leave-one-out prediction, a new item's own
+rows). This method never reads them; mf_meta (meta/mf_meta.py) starts its
+cold-item path from them.
 
 Not trained by meta-steps: the engine calls `fit` (base.closed_form), which
 runs the grid of ranks x ALS regs, folds in validation users at each fold-in
@@ -61,6 +65,8 @@ class MFFoldIn:
             "item_bias": jnp.zeros((n,), jnp.float32),
             "item_factors": 0.1 * jax.random.normal(
                 key, (n, self.max_rank), jnp.float32),
+            "cold_bias": jnp.zeros((n,), jnp.float32),
+            "cold_factors": jnp.zeros((n, self.max_rank), jnp.float32),
             "log_fold_reg": jnp.log(jnp.float32(self.fold_regs[0]))}
 
   def adapt_task(self, params, support: Support) -> jax.Array:
@@ -98,27 +104,36 @@ class MFFoldIn:
                                         batch.query_mask)
     return base.task_mean(losses, batch.task_mask), {}
 
-  def from_factors(self, f: als.Factors, item_bias, items, fold_reg) -> dict:
-    """Params (float32, factors zero-padded to max_rank) of a fitted model."""
-    q = np.zeros((len(item_bias), self.max_rank), np.float32)
-    q[:, :items.shape[1]] = items
+  def from_factors(self, f: als.Factors, rows: dict, fold_reg) -> dict:
+    """Params (float32, factors zero-padded to max_rank) of a fitted model;
+    rows: item_rows' item and cold rows."""
+    def pad(x):
+      q = np.zeros((x.shape[0], self.max_rank), np.float32)
+      q[:, :x.shape[1]] = x
+      return q
     return {"mu": np.float32(f.mu),
-            "item_bias": np.asarray(item_bias, np.float32),
-            "item_factors": q,
+            "item_bias": np.asarray(rows["item_bias"], np.float32),
+            "item_factors": pad(rows["item_factors"]),
+            "cold_bias": np.asarray(rows["cold_bias"], np.float32),
+            "cold_factors": pad(rows["cold_factors"]),
             "log_fold_reg": np.log(np.float32(fold_reg))}
 
-  def fill_new_items(self, f: als.Factors, rated, ridge: als.FeatureRidge,
-                     item_offset) -> tuple:
-    """(item_bias [I], items [I, R], reg, loo scores): unrated items from
-    the content regression of (offset + b_i, q_i). The offset is what a
-    wrapper adds per item (meta/residual.py: the item mean, which is the
-    global mean for a new item), so the regression learns levels."""
+  def item_rows(self, f: als.Factors, rated, ridge: als.FeatureRidge,
+                item_offset) -> tuple[dict, als.RidgePrediction]:
+    """({"item_bias" [I], "item_factors" [I, R], "cold_bias",
+    "cold_factors"}, the regression's output). The content regression of
+    (offset + b_i, q_i) gives each item its cold row, as if it were new
+    (leave-one-out for rated items); rated items keep their ALS rows, the
+    others take their cold rows. The offset is what a wrapper adds per
+    item (meta/residual.py: the item mean, which is the global mean for a
+    new item), so the regression learns levels."""
     targets = np.concatenate([(item_offset + f.item_bias)[:, None],
                               f.items], 1)
-    pred, reg, scores = ridge.predict(targets, self.item_regs)
-    bias = np.where(rated, f.item_bias, pred[:, 0] - item_offset)
-    items = np.where(rated[:, None], f.items, pred[:, 1:])
-    return bias, items, reg, scores
+    out = ridge.predict(targets, self.item_regs)
+    cold_bias, cold_items = out.cold[:, 0] - item_offset, out.cold[:, 1:]
+    return {"item_bias": np.where(rated, f.item_bias, cold_bias),
+            "item_factors": np.where(rated[:, None], f.items, cold_items),
+            "cold_bias": cold_bias, "cold_factors": cold_items}, out
 
   def fit(self, seed: int, tables: dict, ratings: dict, hparams, validate,
           item_offset=None) -> tuple[Params, dict]:
@@ -139,12 +154,12 @@ class MFFoldIn:
     for rank, reg in itertools.product(self.ranks, self.regs):
       f = als.fit(ratings["user"], ratings["item"], ratings["rating"],
                   num_users, num_items, rank, reg, self.sweeps, seed)
-      bias, items, item_reg, _ = self.fill_new_items(f, rated, ridge, offset)
+      rows, item_fit = self.item_rows(f, rated, ridge, offset)
       for fold_reg in self.fold_regs:
-        params = self.from_factors(f, bias, items, fold_reg)
+        params = self.from_factors(f, rows, fold_reg)
         mae = float(validate(params))
         point = {"rank": rank, "reg": reg, "fold_reg": fold_reg,
-                 "item_reg": item_reg, "validation_mae": round(mae, 6)}
+                 "item_reg": item_fit.reg, "validation_mae": round(mae, 6)}
         grid.append(point)
         logging.info("mf_foldin %s", point)
         if best is None or mae < best[0]:

@@ -41,9 +41,13 @@ BUILDERS = {
     "mf_foldin": mf_foldin.build,
 }
 ENSEMBLE = "ensemble"
-# Methods with no text variant: no item feature model (content reads the
-# item text itself when the tables hold it; mf_meta embeds users only).
+# Methods with no `_text` name. content and mf_foldin have no feature model
+# and read the item text themselves whenever the tables hold it; so that
+# mf_meta starts from and competes with them on the same content, its
+# model gets the text projection whenever the tables hold item text
+# (TEXT_WHEN_PRESENT).
 MODEL_FREE = ("content", "mf_foldin", "mf_meta")
+TEXT_WHEN_PRESENT = ("mf_meta",)
 
 
 def names() -> list[str]:
@@ -100,6 +104,8 @@ def build(config, prep):
     return ensemble.Ensemble(build(member_config(config), prep),
                              config.ensemble_size)
   name, text = parse(config.method)
+  if name in TEXT_WHEN_PRESENT and "item_text" in prep.tables:
+    text = "text"
   method = BUILDERS[name](config, build_model(config, prep, text))
   if not config.model.residual:
     return method
