@@ -223,10 +223,12 @@ def test_fit_chooses_the_best_validation_point(tiny, tmp_path):
   jax.tree.map(np.testing.assert_array_equal, again.best_params[0], params)
 
 
-def test_residual_fit_models_what_the_offset_misses(tiny):
-  """Through the residual wrapper, ALS sees ratings minus item mean and
-  shrunk user bias; a new item's bias is its content level minus the
-  global mean the offset gives it."""
+@pytest.mark.parametrize("item_prior, scale", [(0.0, 1.0), (4.0, 2.0)])
+def test_residual_fit_models_what_the_offset_misses(tiny, item_prior, scale):
+  """Through the residual wrapper, ALS sees ratings minus the offset
+  predict() adds (item mean shrunk by item_prior, user bias shrunk by
+  bias_prior), in the base's units (/ scale); a new item's bias is its
+  content level minus the offset it gets."""
   config, prep = tiny
   seen = {}
 
@@ -236,15 +238,21 @@ def test_residual_fit_models_what_the_offset_misses(tiny):
       return {}, {}
 
   ratings = engine.train_ratings(prep)
-  residual.Residual(Spy()).fit(0, prep.tables, ratings, HP, None)
-  item_mean = prep.tables["item_mean"].astype(np.float64)
+  hp = {**HP, "item_prior": np.float32(item_prior)}
+  residual.Residual(Spy(), scale).fit(0, prep.tables, ratings, hp, None)
+  # Shrunk means from the raw ratings, apart from residual.item_means.
+  n = np.bincount(ratings["item"], minlength=len(prep.items))
+  total = np.bincount(ratings["item"], ratings["rating"], len(prep.items))
+  g = ratings["rating"].mean()
+  item_mean = np.where(n > 0, (total + item_prior * g) / np.maximum(
+      n + item_prior, 1e-12), g)
   u = ratings["user"][0]
   mine = ratings["user"] == u
   resid = ratings["rating"][mine] - item_mean[ratings["item"][mine]]
   bias = resid.sum() / (mine.sum() + 2.0)
-  np.testing.assert_allclose(seen["ratings"]["rating"][mine], resid - bias,
-                             rtol=1e-10)
-  np.testing.assert_array_equal(seen["offset"], item_mean)
+  np.testing.assert_allclose(seen["ratings"]["rating"][mine],
+                             (resid - bias) / scale, rtol=1e-5)
+  np.testing.assert_allclose(seen["offset"], item_mean / scale, rtol=1e-5)
 
 
 def test_bad_grid_names_the_field(tiny):

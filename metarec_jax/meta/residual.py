@@ -95,7 +95,10 @@ class Residual:
     offsets, each user's bias read from all of their ratings (as
     meta_loss reads it from a task's support); the base learns the offset
     per item (item_offset) for items it must fill in from features."""
-    item_mean = np.asarray(tables["item_mean"], np.float64)
+    # The offsets predict() adds: item means shrunk by item_prior, the
+    # residual in the base's units (divided by scale).
+    item_mean = np.asarray(item_means(tables, hparams.get("item_prior")),
+                           np.float64)
     users = ratings["user"]
     resid = np.asarray(ratings["rating"], np.float64) - item_mean[
         ratings["item"]]
@@ -103,8 +106,9 @@ class Residual:
     bias = np.bincount(users, resid, n) / np.maximum(
         np.bincount(users, minlength=n) + float(hparams["bias_prior"]), 1.0)
     return self.base.fit(seed, tables, {**ratings, "rating":
-                                        resid - bias[users]},
-                         hparams, validate, item_offset=item_mean)
+                                        (resid - bias[users]) / self.scale},
+                         hparams, validate,
+                         item_offset=item_mean / self.scale)
 
   def adapt(self, params, tables, support: Support, hparams):
     m = hparams.get("item_prior")
