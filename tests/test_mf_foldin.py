@@ -18,7 +18,7 @@ from metarec_jax.data import pipeline
 from metarec_jax.evaluation import selection
 from metarec_jax.meta import als, base, mf_foldin, registry, residual
 from metarec_jax.serving import recommender
-from metarec_jax.train import engine, experiment
+from metarec_jax.train import closed_form, engine, experiment
 from tiny_run import tiny_config, write_dataset
 
 HP = {"inner_lr": np.float32(0.0), "bias_prior": np.float32(2.0),
@@ -237,7 +237,7 @@ def test_residual_fit_models_what_the_offset_misses(tiny, item_prior, scale):
       seen.update(ratings=ratings, offset=item_offset)
       return {}, {}
 
-  ratings = engine.train_ratings(prep)
+  ratings = closed_form.train_ratings(prep)
   hp = {**HP, "item_prior": np.float32(item_prior)}
   residual.Residual(Spy(), scale).fit(0, prep.tables, ratings, hp, None)
   # Shrunk means from the raw ratings, apart from residual.item_means.

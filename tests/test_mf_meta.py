@@ -217,3 +217,22 @@ def test_a_dropout_outside_0_1_names_the_field(tiny):
   config.model.item_id_dropout = 1.5
   with pytest.raises(ConfigError, match="item_id_dropout"):
     registry.build(config, tiny[1])
+
+
+def test_a_run_without_init_from_starts_from_its_own_mf_foldin_fit(
+    tmp_path):
+  """scripts/main.py --config.method=mf_meta: the engine fits the
+  pretrainer (mf_foldin, the same grid) on the run's own data first, and
+  that fit competes as step 0."""
+  folder = write_dataset(str(tmp_path / "data"))
+  experiment.train_and_evaluate(_config(folder, "mf_foldin"),
+                                str(tmp_path / "fit"))
+  experiment.train_and_evaluate(_config(folder, "mf_meta"),
+                                str(tmp_path / "meta"))
+  fit = io.read_json(str(tmp_path / "fit" / "results.json"))["selection"]
+  pre = io.read_json(str(tmp_path / "meta" / "pretrain.json"))
+  assert pre["chosen"] == fit["chosen"]
+  history = io.read_json(str(tmp_path / "meta" / "results.json"))[
+      "selection"]["history"]
+  assert history[0][0] == 0
+  assert abs(history[0][1] - fit["best_validation_mae"]) < 1e-5

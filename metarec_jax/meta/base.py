@@ -93,6 +93,13 @@ def closed_form(method) -> bool:
   return bool(getattr(method, "closed_form", False))
 
 
+def pretrainer(method):
+  """The closed-form method whose fit a run of `method` starts from when
+  it is not started from another run (None for most methods): mf_meta
+  starts from an mf_foldin fit. Methods opt in with a `pretrainer`."""
+  return getattr(method, "pretrainer", None)
+
+
 def hparams(config) -> Hparams:
   """The traced hyperparameters of a config, as float32 scalars."""
   return {name: np.float32(config.get(name, 0.0)) for name in HPARAMS}

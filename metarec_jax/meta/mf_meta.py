@@ -25,7 +25,8 @@ R2D2 / MetaOptNet recipe, here on MF's representation):
     leave-one-out content prediction: g learns to correct what the
     content regression gets wrong on items it has not seen.
 It starts where mf_foldin ends: a table row of it sets init_from to the
-same seed's mf_foldin run (train/init_from.py copies mu, b_i, q_i, the cold
+same seed's mf_foldin run (a run without init_from fits its own first:
+the `pretrainer`) (train/init_from.py copies mu, b_i, q_i, the cold
 rows and lambda_fold; the prior mean and g start at 0 and the
 per-dimension factors at 1), so at step 0 it predicts exactly as
 mf_foldin, new items included, and selection on validation users (which
@@ -42,7 +43,7 @@ import jax.numpy as jnp
 
 from metarec_jax.core.errors import ConfigError
 from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
-from metarec_jax.meta import base, inner, ridge_head
+from metarec_jax.meta import base, inner, mf_foldin, ridge_head
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +56,8 @@ class MFMeta:
     rank: the factor table's width (mf_foldin's largest rank, so its
       fitted parameters carry over leaf for leaf).
     fold_reg: lambda_fold before a fit is copied in.
+    pretrainer: an MFFoldIn with the config's grid, fitted first when a
+      run has no init_from (scripts/main.py --config.method=mf_meta).
     cold_dropout: during meta-training, each item's chance of being scored
       through its cold row.
   """
@@ -62,6 +65,9 @@ class MFMeta:
   rank: int = 64
   fold_reg: float = 3.0
   cold_dropout: float = 0.2
+  # The mf_foldin it starts from when no init_from says which run
+  # (engine.pretrain fits it on the run's own data and validation users).
+  pretrainer: object = None
 
   def init(self, key: PRNGKey, tables: dict) -> Params:
     k_model, k_q = jax.random.split(key)
@@ -170,4 +176,5 @@ def build(config, model) -> MFMeta:
   # No item-id vectors: an item's identity is its own row here.
   return MFMeta(dataclasses.replace(model, num_item_ids=0),
                 rank=max(config.mf_ranks),
-                fold_reg=float(config.mf_fold_regs[0]), cold_dropout=rate)
+                fold_reg=float(config.mf_fold_regs[0]), cold_dropout=rate,
+                pretrainer=mf_foldin.build(config, None))

@@ -84,6 +84,12 @@ class Residual:
     return base_lib.rows_from_tables(self.base)
 
   @property
+  def pretrainer(self):
+    """The base's pretrainer, fitted to the same residuals."""
+    inner_fit = base_lib.pretrainer(self.base)
+    return None if inner_fit is None else Residual(inner_fit, self.scale)
+
+  @property
   def closed_form(self) -> bool:
     return base_lib.closed_form(self.base)
 

@@ -24,56 +24,26 @@ hyperparameters on the run's validation users, and its params are saved
 like any run's, so evaluation, tables and serving read it unchanged.
 """
 
-import dataclasses
 import os
 import time
 
 from absl import logging
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from metarec_jax.core import writers
+from metarec_jax.core import io, writers
 from metarec_jax.core.errors import TrainingDiverged
-from metarec_jax.data import batching, pipeline, schedule
+from metarec_jax.data import batching, schedule
 from metarec_jax.evaluation import selection
 from metarec_jax.meta import base, ensemble
+from metarec_jax.train import closed_form
+from metarec_jax.train import runs as runs_lib
 from metarec_jax.train import (checkpoints, controls, early_stop, init_from,
                                sharding, step)
 
 
-@dataclasses.dataclass
-class Run:
-  """One training run.
-
-  Attributes:
-    config: its full config (method, rates, seed of the data split, ...).
-    prep: its prepared data.
-    seed: its init key and data order (ensemble members differ here only).
-    workdir: its folder: params/ and tensorboard/ go there.
-    init_method: the method object that initialises it (its output bias is
-      its data's global mean; Meta-SGD's rates start at its inner_lr); None:
-      the group's method.
-    init_params: params to start from instead of init_method's (a refresh
-      continues a served run, serving/refresh.py); None: a fresh init.
-  """
-  config: ml_collections.ConfigDict
-  prep: pipeline.Prepared
-  seed: int
-  workdir: str
-  init_method: object = None
-  init_params: object = None
-
-
-@dataclasses.dataclass
-class Trained:
-  """best_params, final_params: per run (numpy pytrees); records: per run
-  {best_step, best_validation_mae, history: [[step, mae]], diverged_at?}."""
-  best_params: list
-  final_params: list
-  records: list
-  timing: dict
+Run, Trained = runs_lib.Run, runs_lib.Trained  # engine.Run, as ever.
 
 
 stack = ensemble.stack  # Trees on a new leading axis: runs, here.
@@ -106,7 +76,8 @@ class Group:
         r.seed, r.config.outer_lr, r.config.weight_decay, config.clip_norm,
         params=r.init_params,
         start=lambda p, r=r: init_from.initial_params(
-            p, r.config, r.prep, r.workdir, sources)) for r in runs])
+            p, r.config, r.prep, r.workdir, sources, r.init_source))
+                         for r in runs])
     self.best = [jax.device_get(take(self.states.params, i))
                  for i in range(len(runs))]
     self.records = [{"best_step": 0, "best_validation_mae": float("inf"),
@@ -280,44 +251,22 @@ def _start(group: Group, step_fn, stopper, writers_, prefix: str) -> float:
     _validate(group, stopper, writers_, prefix)
     group.finished = True
     return 0.0
-  if group.done == 0 and any(r.config.get("init_from") for r in group.runs):
+  if group.done == 0 and any(r.config.get("init_from") or r.init_source
+                             for r in group.runs):
     # A run started from another competes with its start as step 0.
     _validate(group, stopper, writers_, prefix)
   return _compile(group, step_fn)
 
 
-def train_ratings(prep: pipeline.Prepared) -> dict:
-  """The meta-training ratings as dense indices: a closed-form fit's data."""
-  train = prep.split.train_pool
-  return {"user": prep.users.index(train.user),
-          "item": prep.items.index(train.item),
-          "rating": np.asarray(train.rating, np.float64)}
-
-
-def fit_closed_form(method, runs: list, config) -> Trained:
-  """Fits each run of a closed-form method once (base.closed_form): its
-  grid is chosen on the run's own validation users, with the same
-  criterion as every method's early stopping; the chosen params are saved
-  to <run>/params like any run's, the grid and choice go into its record."""
-  t0 = time.time()
-  best, records = [], []
-  for r in runs:
-    m = r.init_method or method
-    hparams = base.hparams(r.config)
-    validate = lambda p, m=m, r=r, h=hparams: selection.validation_mae(
-        m, p, r.prep, h, config)
-    params, record = m.fit(r.seed, jax.tree.map(np.asarray, r.prep.tables),
-                           train_ratings(r.prep), hparams, validate)
-    logging.info("%s: fitted in closed form, validation MAE %.6f, chose %s",
-                 r.workdir, record["best_validation_mae"],
-                 record.get("chosen"))
-    checkpoints.save_params(r.workdir, params)
-    best.append(params)
-    records.append({"best_step": 0, "history": [], **record})
-  return Trained(best_params=best, final_params=best, records=records,
-                 timing={"wall_s": time.time() - t0, "compile_s": 0.0,
-                         "steps_run": 0, "resumed_at": 0, "runs": len(runs),
-                         "ms_per_step_mean": None})
+def _steps(method, runs: list, config):
+  """(step, scanned steps or None), compiled with the runs' controls."""
+  on = controls.of(r.config for r in runs)
+  step_fn = step.make_step(method, config.clip_norm,
+                           batch_rows=config.batch_rows, controls=on)
+  scanned = (step.make_scanned_steps(method, config.clip_norm,
+                                     config.batch_rows, on)
+             if config.scan_steps > 1 else None)
+  return step_fn, scanned
 
 
 def train(method, runs: list, config, group_dir: str, *,
@@ -330,10 +279,11 @@ def train(method, runs: list, config, group_dir: str, *,
   validation_k_shots, eval_batch_size, clip_norm). drop_diverged: a sweep,
   where a too-high rate is an expected outcome. stop_on_mean: early
   stopping watches the runs' mean validation MAE, else any run's own best.
-  A closed-form method is fitted instead (fit_closed_form).
+  A closed-form method is fitted instead (train/closed_form.py).
   """
   if base.closed_form(method):
-    return fit_closed_form(method, runs, config)
+    return closed_form.fit(method, runs, config)
+  runs = closed_form.pretrain(method, runs, config, group_dir)
   t0 = time.time()
   group = Group(method, runs, config, group_dir)
   stopper = early_stop.EarlyStop(config.patience, stop_on_mean)
@@ -341,12 +291,7 @@ def train(method, runs: list, config, group_dir: str, *,
   group.restore(ckpt, stopper)
   start = group.done
   group.shard()
-  on = controls.of(r.config for r in runs)
-  step_fn = step.make_step(method, config.clip_norm,
-                           batch_rows=config.batch_rows, controls=on)
-  scanned = (step.make_scanned_steps(method, config.clip_norm,
-                                     config.batch_rows, on)
-             if config.scan_steps > 1 else None)
+  step_fn, scanned = _steps(method, runs, config)
   writers_ = [writers.MetricWriter(os.path.join(r.workdir, "tensorboard"))
               for r in runs]
   compile_s = _start(group, step_fn, stopper, writers_, log_prefix)

@@ -136,17 +136,21 @@ def log_report(report: dict, run_dir: str) -> None:
   io.write_json(os.path.join(run_dir, "init_from.json"), report)
 
 
-def initial_params(fresh, config, prep, run_dir: str, cache: dict):
+def initial_params(fresh, config, prep, run_dir: str, cache: dict,
+                   source: Source | None = None):
   """fresh, or (config.init_from set) fresh with the source's leaves; the
   source is loaded once per path (cache). The path may say "{seed}": a
-  table's seed s then starts from the source table's seed s."""
+  table's seed s then starts from the source table's seed s. Without
+  init_from, `source` (a Source in memory, e.g. a pretrainer's fit) is
+  the start, if given."""
   # "{seed}" in the path names each seed's own source run (tables).
   path = (config.get("init_from") or "").format(seed=config.seed)
-  if not path:
-    return fresh
-  if path not in cache:
+  if path and path not in cache:
     cache[path] = Source.load(path)
-  params, report = transfer(fresh, cache[path], prep.field_values,
+  source = cache[path] if path else source
+  if source is None:
+    return fresh
+  params, report = transfer(fresh, source, prep.field_values,
                             prep.items.labels(np.arange(len(prep.items))))
   log_report(report, run_dir)
   return params
