@@ -142,6 +142,8 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   # Residual models: shrink each item's mean toward the global mean as if
   # item_prior extra ratings of the global mean were seen; 0 = plain means.
   c.item_prior = 0.0
+  # mf_meta and ridge: their outer loss is (1 - a) MSE + a MAE, a this.
+  c.l1_weight = 0.0
   c.first_order = "fo" in words
   c.gram_inner = True  # MeLU's Gram-matrix inner loop: same numbers, faster.
   c.compute_dtype = "float32"  # "bfloat16" for accelerators.

@@ -24,7 +24,8 @@ from metarec_jax.core import config_util
 # (meta/base.HPARAMS and the optimizer's per-run rate and decay).
 TRACED = ("inner_lr", "outer_lr", "weight_decay", "bias_prior",
           "support_prior", "item_prior", "adversarial_eps",
-          "adversarial_weight", "feature_dropout", "text_dropout")
+          "adversarial_weight", "feature_dropout", "text_dropout",
+          "l1_weight")
 
 
 def row_grid(config, row: str) -> dict:

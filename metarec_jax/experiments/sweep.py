@@ -37,7 +37,8 @@ from metarec_jax.train import engine
 
 TRACED = ("inner_lr", "outer_lr", "weight_decay", "bias_prior",
           "support_prior", "item_prior", "adversarial_eps",
-          "adversarial_weight", "feature_dropout", "text_dropout")
+          "adversarial_weight", "feature_dropout", "text_dropout",
+          "l1_weight")
 STATIC = ("inner_steps", "embed_dim", "item_id_dropout",
           "augment_support_k")
 

@@ -51,12 +51,13 @@ Adapted = Any
 # vmaps over them. inner_lr: the inner loop's rate; bias_prior: the residual
 # offset's user-bias shrinkage (meta/residual.py); support_prior: smaller
 # inner steps on small supports (meta/inner.task_rate); item_prior: the
-# residual offset's item-mean shrinkage (meta/residual.py). The last four
-# are the meta-step's overfitting controls (train/controls.py), which no
-# method reads.
+# residual offset's item-mean shrinkage (meta/residual.py); four are the
+# meta-step's overfitting controls (train/controls.py), which no method
+# reads; l1_weight: the closed-form heads' outer loss, MSE mixed with MAE
+# (meta/inner.query_loss).
 HPARAMS = ("inner_lr", "bias_prior", "support_prior", "item_prior",
            "adversarial_eps", "adversarial_weight", "feature_dropout",
-           "text_dropout")
+           "text_dropout", "l1_weight")
 
 
 class Method(Protocol):

@@ -154,17 +154,18 @@ class MFMeta:
             adapted, query.items)
 
   def meta_loss(self, params, tables, batch: TaskBatch, rng, hparams):
-    """Query MSE after the fold-in, each support and query item scored
+    """Query loss (MSE, or with hparams l1_weight > 0 partly MAE: inner.
+    query_loss) after the fold-in, each support and query item scored
     through its cold row with probability cold_dropout."""
-    del hparams
     r_s, r_q = jax.random.split(rng)
     pred = self.fold_in(
         params, tables, self.embedded(params, tables), batch.support,
         jax.random.bernoulli(r_s, self.cold_dropout, batch.support_items.shape),
         batch.query_items,
         jax.random.bernoulli(r_q, self.cold_dropout, batch.query_items.shape))
-    losses = jax.vmap(inner.masked_mse)(pred, batch.query_ratings,
-                                        batch.query_mask)
+    l1 = hparams.get("l1_weight", 0.0)
+    losses = jax.vmap(lambda p, y, m: inner.query_loss(p, y, m, l1))(
+        pred, batch.query_ratings, batch.query_mask)
     return base.task_mean(losses, batch.task_mask), {}
 
 

@@ -116,8 +116,9 @@ class Ridge:
         adapted, query)
 
   def meta_loss(self, params, tables, batch: TaskBatch, rng, hparams):
-    """Mean query MSE after the solve, item ids dropped at random."""
-    del hparams
+    """Mean query loss after the solve (MSE, or partly MAE with hparams
+    l1_weight > 0), item ids dropped at random."""
+    l1 = hparams.get("l1_weight", 0.0)
     emb = self.model.embed_all(params, tables)
     r_s, r_q = jax.random.split(rng)
     drop_s = self.model.drop_ids(r_s, batch.support_items.shape)
@@ -126,7 +127,7 @@ class Ridge:
     def task_loss(task: TaskBatch, d_s, d_q):
       w = self.adapt_task(params, emb, task.support, d_s)
       pred = self.predict_task(params, emb, w, task.query, d_q)
-      return inner.masked_mse(pred, task.query_ratings, task.query_mask)
+      return inner.query_loss(pred, task.query_ratings, task.query_mask, l1)
 
     losses = jax.vmap(task_loss)(batch, drop_s, drop_q)
     return base.task_mean(losses, batch.task_mask), {}
