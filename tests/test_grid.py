@@ -136,3 +136,14 @@ def test_control_rows_keep_off_among_their_points():
     pts = grid.points(c, row)
     for name in spec:
       assert {p[name] for p in pts} >= {0.0} and len(pts) == len(spec[name])
+
+
+def test_table_reads_only_row_grid_points_back():
+  """A run's selection may carry a method's own fit grid (mf_foldin's
+  ALS points, once under "grid"): a table's grid_validation keeps only the
+  row grid's points, which name their point."""
+  from metarec_jax.experiments import coldstart
+  row = {"point": {"outer_lr": 1e-3}, "best_validation_mae": 0.7}
+  fit = {"rank": 16, "reg": 5.0, "validation_mae": 0.75}
+  assert coldstart._grid_records({"grid": [fit, row]}) == [row]
+  assert coldstart._grid_records({"fit_grid": [fit]}) == []

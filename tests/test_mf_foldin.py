@@ -196,9 +196,9 @@ def test_fit_chooses_the_best_validation_point(tiny, tmp_path):
   trained = engine.train(method, runs, config, str(tmp_path / "a"))
   rec = trained.records[0]
   assert trained.timing["steps_run"] == 0
-  assert len(rec["grid"]) == 2 * 2 * 2
+  assert len(rec["fit_grid"]) == 2 * 2 * 2 and "grid" not in rec
   assert rec["best_validation_mae"] == pytest.approx(
-      min(g["validation_mae"] for g in rec["grid"]), abs=1e-6)
+      min(g["validation_mae"] for g in rec["fit_grid"]), abs=1e-6)
   params = trained.best_params[0]
   mae = selection.validation_mae(method, params, prep, base.hparams(config),
                                  config)
@@ -269,7 +269,7 @@ def test_main_experiment_evaluates_and_serves(tiny, tmp_path):
   config, _ = tiny
   results = experiment.train_and_evaluate(config, str(tmp_path / "run"))
   saved = io.read_json(str(tmp_path / "run" / "results.json"))["selection"]
-  assert len(saved["grid"]) == 8 and saved["chosen"]["rank"] in (2, 4)
+  assert len(saved["fit_grid"]) == 8 and saved["chosen"]["rank"] in (2, 4)
   assert np.isfinite(results["scenarios"]["user_cold"]["mae"])
   rec = recommender.Recommender.load(str(tmp_path / "run"))
   state = rec.adapt([(1, 5.0), (2, 1.0)])

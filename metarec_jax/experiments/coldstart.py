@@ -203,7 +203,7 @@ def _row_results(config, name, preps, seeds, workdir, rows, out) -> None:
     out["validation"][name] = [r["selection"]["best_validation_mae"]
                                for r in done]
     out["grid"][name] = [r["selection"].get("grid_chosen", {}) for r in done]
-    out["grid_validation"][name] = [r["selection"].get("grid", [])
+    out["grid_validation"][name] = [_grid_records(r["selection"])
                                     for r in done]
     if members > 1:
       out["results"][ENSEMBLE] = [r["scenarios"] for r in
@@ -232,13 +232,21 @@ def _row_results(config, name, preps, seeds, workdir, rows, out) -> None:
   out["validation"][name] = [round(chosen[s][1]["best_validation_mae"], 6)
                              for s in seeds]
   out["grid"][name] = [grid_points[chosen[s][0]] for s in seeds]
-  out["grid_validation"][name] = [chosen[s][1].get("grid", []) for s in seeds]
+  out["grid_validation"][name] = [_grid_records(chosen[s][1])
+                                  for s in seeds]
   if members > 1:
     out["results"][ENSEMBLE] = [r["scenarios"] for r in _ensemble_row(
         c, trained, chosen, preps, seeds, members, workdir, grid_points)]
   rows[name] = {s: trained[(s, chosen[s][0], 0)][0] for s in seeds}
   out["timing"][name] = {"wall_s": round(time.time() - t0, 1),
                          "train": timing}
+
+
+def _grid_records(selection: dict) -> list:
+  """The row grid's points (experiments/grid.record) of a selection
+  record; runs made before mf_foldin named its own fit grid "fit_grid"
+  kept that under "grid", without "point"."""
+  return [g for g in selection.get("grid", []) if "point" in g]
 
 
 def title(config) -> str:

@@ -165,8 +165,10 @@ class MFFoldIn:
         if best is None or mae < best[0]:
           best = (mae, params, point)
     mae, params, point = best
+    # "fit_grid", not "grid": that key is the table's row grid
+    # (experiments/grid.py), which a table reads back from every row.
     return params, {"best_validation_mae": mae, "chosen": point,
-                    "grid": grid}
+                    "fit_grid": grid}
 
 
 def build(config, model) -> MFFoldIn:
