@@ -6,7 +6,9 @@ r"""Regenerates (or checks) the generated blocks of README.md and docs/.
 
 Blocks: the README's results summary (from the committed tables' JSON),
 docs/performance.md's table (from results/bench_cpu.json),
-docs/service.md's serving table (from results/serving_cpu.json) and, with
+docs/service.md's serving table (from results/serving_cpu.json),
+docs/tables.md's findings and docs/results.md's validation numbers (from
+each regenerated table's JSON) and, with
 --examples, the README's example outputs (the commands it shows, run from
 the repository root; the quick start trains for a few minutes) and
 docs/service.md's recipe responses (a service started on the quick start's
@@ -20,8 +22,8 @@ import sys
 from absl import flags
 
 from metarec_jax.core import cli, io
-from metarec_jax.experiments import (benchmark, docs, service_docs,
-                                     validation_report)
+from metarec_jax.experiments import (benchmark, docs, findings,
+                                     service_docs, validation_report)
 
 _UPDATE = flags.DEFINE_bool("update", False, "Rewrite the stale blocks.")
 _EXAMPLES = flags.DEFINE_bool("examples", False, "Rerun the examples too.")
@@ -53,6 +55,11 @@ def _generated() -> dict:
       "validation_" + os.path.basename(link).removesuffix(".md"):
       validation_report.markdown(table)
       for link, table in named.values() if "grid_validation" in table}
+  # What each regenerated table says: the numbers docs/tables.md argues from.
+  out["docs/tables.md"] = {
+      "findings_" + os.path.basename(link).removesuffix(".md"):
+      findings.markdown(table)
+      for link, table in named.values() if "row_order" in table}
   if _EXAMPLES.value:
     out["README.md"].update({f"example_{name}": docs.run_example(name, ROOT)
                              for name in docs.EXAMPLES})
