@@ -8,8 +8,12 @@ validation MAE (validation users only; "Selected" in its table.md); this is
 that row's table config (configs/tables/coldstart.py: residual to the
 floor, schedule) for seed 0, with the values the table chose for seed 0 on
 seed 0's validation users (its residual base and grid point). Add `,smoke`
-for a run of seconds. A row that needs item text turns the text features
-on.
+for a run of seconds. The item text features are on when the table was
+made with them (a table with `_text` rows: `,text`), since content,
+mf_foldin and mf_meta read the text when present. A row that starts from
+another table row (init_from "row:...", mf_meta from mf_foldin) fits that
+start itself here (mf_meta's pretrainer: the same grid on the same
+validation users).
 """
 
 import json
@@ -45,11 +49,17 @@ def get_config(arg: str = "ml100k"):
   words = melu.parse_words(arg, coldstart.DATASETS + ("smoke",))
   dataset = next((d for d in coldstart.DATASETS if d in words), "ml100k")
   row = selected_row(dataset)
-  table = coldstart.get_config(arg)
-  c = config_util.with_overrides(table, {**table.tuned.get(row, {}),
+  # ,controls: the control rows' static values (tuned), should one win.
+  table = coldstart.get_config(",".join(sorted(words | {"controls"})))
+  tuned = {k: v for k, v in table.tuned.get(row, {}).items()
+           if not (k == "init_from" and str(v).startswith("row:"))}
+  # A control row names its base method in tuned (configs/tables).
+  method = tuned.pop("method", row)
+  c = config_util.with_overrides(table, {**tuned,
                                          **seed0_choices(dataset, row)},
-                                 method=row)
-  if row.endswith(("_text", "_lora")) or row == "content":
-    c.data.text_features = True
+                                 method=method)
+  with_text = any(r.endswith("_text")
+                  for r in committed_table(dataset)["validation_mae"])
+  c.data.text_features = with_text or row.endswith(("_text", "_lora"))
   c.seed = 0
   return c

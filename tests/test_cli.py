@@ -87,3 +87,22 @@ def test_main_exits_2_with_one_line(tmp_path):
       "error: --config.data.items: no such config field (a ConfigDict "
       "method name, not a field); did you mean --config.data.items_file?"]
   assert not (tmp_path / "w").exists()
+
+
+def test_selected_config_is_the_table_row_for_seed_0(monkeypatch):
+  """configs/selected.py: the committed table's lowest validation row, its
+  seed-0 choices, its base method for an alias row, no row: init_from, and
+  the text features on for a table made with text rows."""
+  table = {"validation_mae": {"finetune_adversarial": 0.70, "ridge_text": 0.8},
+           "residual_base": {"0": {"item_prior": 3.0, "bias_prior": 10.0}},
+           "grid_chosen": {"finetune_adversarial": [
+               {"adversarial_eps": 0.5}, {"adversarial_eps": 0.0}]}}
+  monkeypatch.setattr(selected, "committed_table", lambda dataset: table)
+  c = selected.get_config("ml100k")
+  assert c.method == "finetune" and c.adversarial_eps == 0.5
+  assert (c.item_prior, c.bias_prior, c.seed) == (3.0, 10.0, 0)
+  assert c.data.text_features
+  table["validation_mae"] = {"mf_meta": 0.7, "mf_foldin": 0.8}
+  c = selected.get_config("ml100k")
+  assert c.method == "mf_meta" and not c.get("init_from")
+  assert not c.data.text_features
