@@ -128,8 +128,9 @@ def results_summary(named_tables: dict) -> str:
       # Tables made before the symmetric protocol scored ties
       # pessimistically; they say so until regenerated.
       old = "" if "row_order" in table else " (ties pessimistic)"
-      head = (f"[{label}]({link}), {seeds} seeds{old} | `{row}`" if i == 0
-              else " | ")
+      rows = len(table["methods"])  # A partial table shows it.
+      head = (f"[{label}]({link}), {seeds} seeds, {rows} rows{old} | "
+              f"`{row}`" if i == 0 else " | ")
       cells = [_cell(table, row, s, m) if s in table["methods"][row] else ""
                for s in names]
       lines.append(f"| {head} | {metric_label} | " + " | ".join(cells) + " |")
