@@ -22,6 +22,7 @@ import pathlib
 from configs import melu
 from configs.tables import coldstart
 from metarec_jax.core import config_util
+from metarec_jax.experiments import docs
 
 TABLES = pathlib.Path(__file__).resolve().parents[1] / "docs" / "tables"
 
@@ -31,16 +32,9 @@ def committed_table(dataset: str) -> dict:
     return json.load(f)
 
 
-def selected_row(dataset: str) -> str:
-  """The selected row of the committed table of `dataset`."""
-  val = committed_table(dataset)["validation_mae"]
-  return min(val, key=val.get)
-
-
-def seed0_choices(dataset: str, row: str) -> dict:
+def seed0_choices(table: dict, row: str) -> dict:
   """What the table chose for seed 0 (its first seed): residual base
   priors and the row's grid point ({} for a table that chose none)."""
-  table = committed_table(dataset)
   return {**table.get("residual_base", {}).get("0", {}),
           **table.get("grid_chosen", {}).get(row, [{}])[0]}
 
@@ -48,7 +42,8 @@ def seed0_choices(dataset: str, row: str) -> dict:
 def get_config(arg: str = "ml100k"):
   words = melu.parse_words(arg, coldstart.DATASETS + ("smoke",))
   dataset = next((d for d in coldstart.DATASETS if d in words), "ml100k")
-  row = selected_row(dataset)
+  committed = committed_table(dataset)  # Read once.
+  row = docs.selected(committed)  # The lowest mean validation MAE.
   # ,controls: the control rows' static values (tuned), should one win.
   table = coldstart.get_config(",".join(sorted(words | {"controls"})))
   tuned = {k: v for k, v in table.tuned.get(row, {}).items()
@@ -56,10 +51,9 @@ def get_config(arg: str = "ml100k"):
   # A control row names its base method in tuned (configs/tables).
   method = tuned.pop("method", row)
   c = config_util.with_overrides(table, {**tuned,
-                                         **seed0_choices(dataset, row)},
+                                         **seed0_choices(committed, row)},
                                  method=method)
-  with_text = any(r.endswith("_text")
-                  for r in committed_table(dataset)["validation_mae"])
+  with_text = any(r.endswith("_text") for r in committed["validation_mae"])
   c.data.text_features = with_text or row.endswith(("_text", "_lora"))
   c.seed = 0
   return c

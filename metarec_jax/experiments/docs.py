@@ -96,7 +96,7 @@ def _cell(table: dict, row: str, s: str, metric: str) -> str:
   return f"{value:.4f} ({ref:.4f}){mark}"
 
 
-def _rival_line(table: dict, row: str) -> str:
+def rival_line(table: dict, row: str) -> str:
   """How often the selected row beats each classical row present:
 "`content` in MAE 3/4, nDCG@3 2/4"."""
   parts = []
@@ -134,7 +134,7 @@ def results_summary(named_tables: dict) -> str:
       cells = [_cell(table, row, s, m) if s in table["methods"][row] else ""
                for s in names]
       lines.append(f"| {head} | {metric_label} | " + " | ".join(cells) + " |")
-    rival = _rival_line(table, row)
+    rival = rival_line(table, row)
     if rival:
       notes.append(f"- {label}: `{row}` beats {rival} scenarios.")
   return "\n".join(lines + ([""] + notes if notes else [])) + "\n"

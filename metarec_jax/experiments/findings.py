@@ -88,7 +88,7 @@ def selected_block(table: dict) -> str:
       lines.append("| " + " | ".join(cells) + " |")
   lines += ["", f"`{row}` beats the best floor in " + ", ".join(
       f"{LABELS[m]} {wins[m]}/{len(names)}" for m in METRICS)
-      + " scenarios" + (f"; against {docs._rival_line(table, row)}"
+      + " scenarios" + (f"; against {docs.rival_line(table, row)}"
                         if rivals else "") + "."]
   return "\n".join(lines) + "\n"
 
@@ -96,8 +96,8 @@ def selected_block(table: dict) -> str:
 def transfer_block(table: dict) -> str:
   """Per method and scenario: MAE and nDCG@3 of its three transfer rows,
   and what the source adds (source then target minus target only)."""
-  methods = sorted({r.rsplit("_", 2)[0] for r in table["methods"]
-                    if r.endswith("_target_only")})
+  methods = sorted(r.removesuffix("_target_only") for r in table["methods"]
+                   if r.endswith("_target_only"))
   lines = [selection_line(table), ""]
   for method in methods:
     rows = [f"{method}_{t}" for t in TRANSFER_ROWS]
