@@ -35,7 +35,7 @@ import numpy as np
 
 from metarec_jax.core.errors import ConfigError
 from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
-from metarec_jax.meta import als, base, inner, ridge_head
+from metarec_jax.meta import als, base, inner, ridge_head, sparse_ridge
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +118,7 @@ class MFFoldIn:
             "cold_factors": pad(rows["cold_factors"]),
             "log_fold_reg": np.log(np.float32(fold_reg))}
 
-  def item_rows(self, f: als.Factors, rated, ridge: als.FeatureRidge,
+  def item_rows(self, f: als.Factors, rated, ridge,
                 item_offset) -> tuple[dict, als.RidgePrediction]:
     """({"item_bias" [I], "item_factors" [I, R], "cold_bias",
     "cold_factors"}, the regression's output). The content regression of
@@ -149,7 +149,9 @@ class MFFoldIn:
     offset = (np.zeros(num_items) if item_offset is None
               else np.asarray(item_offset, np.float64))
     rated = np.bincount(ratings["item"], minlength=num_items) > 0
-    ridge = als.FeatureRidge(als.content_features(tables), rated)
+    ridge = (als.FeatureRidge if rated.sum() <= sparse_ridge.KERNEL_MAX_ROWS
+             else sparse_ridge.CrossFitRidge)(als.content_features(tables),
+                                              rated)
     grid, best = [], None
     for rank, reg in itertools.product(self.ranks, self.regs):
       f = als.fit(ratings["user"], ratings["item"], ratings["rating"],
