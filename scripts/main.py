@@ -25,8 +25,17 @@ flags.DEFINE_bool("overwrite", False,
                   "Remove what a run left in --workdir (finished or not) and "
                   "train from step 0.")
 flags.DEFINE_bool("distributed", False,
-                  "Multi-host: call jax.distributed.initialize() first (the "
-                  "cluster is auto-detected on TPU pods and SLURM).")
+                  "Run as one of several processes (jax.distributed): the "
+                  "coordinator comes from --coordinator/--num_processes/"
+                  "--process_id, or else from the cluster environment (TPU "
+                  "pods, SLURM). Process 0 writes the workdir.")
+flags.DEFINE_string("coordinator", "",
+                    "host:port of process 0's coordinator (--distributed).")
+flags.DEFINE_integer("num_processes", 0, "How many processes (--distributed).")
+flags.DEFINE_integer("process_id", -1, "This process's index (--distributed).")
+flags.DEFINE_integer("heartbeat_timeout", 100,
+                     "Seconds before the others stop when a process stops "
+                     "answering (--distributed).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -34,7 +43,8 @@ def main(argv):
   del argv
   compile_cache.enable()
   if FLAGS.distributed:
-    sharding.initialize_distributed()
+    sharding.initialize_distributed(FLAGS.coordinator, FLAGS.num_processes,
+                                    FLAGS.process_id, FLAGS.heartbeat_timeout)
   with workdir.claim(FLAGS.workdir, FLAGS.overwrite):
     results = experiment.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   print(report.results_table(results, FLAGS.config.method))

@@ -4,11 +4,15 @@ and the same numbers give the same bytes on every platform."""
 import json
 import os
 
+from metarec_jax.core import hosts
 from metarec_jax.core.errors import DataError
 
 
 def write_text(path: str, text: str) -> None:
-  """Writes through a temporary file and a rename."""
+  """Writes through a temporary file and a rename (process 0 only: the
+  others of a multi-process run compute the same text)."""
+  if not hosts.is_writer():
+    return
   tmp = f"{path}.{os.getpid()}.tmp"
   with open(tmp, "w", encoding="utf-8") as f:
     f.write(text)

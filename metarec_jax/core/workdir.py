@@ -11,6 +11,7 @@ import fcntl
 import os
 import shutil
 
+from metarec_jax.core import hosts
 from metarec_jax.core.errors import UserError, WorkdirError
 
 # What a training run writes; --overwrite removes exactly these.
@@ -36,6 +37,21 @@ def _outputs(workdir: str, names) -> tuple:
 @contextlib.contextmanager
 def claim(workdir: str, overwrite: bool = False,
           finished: str | None = "results.json", outputs=RUN_OUTPUTS):
+  """Holds the workdir's lock for the block (see _claim_here). In a run of
+  several processes process 0 claims it, and the others wait until it has
+  (and has removed what `overwrite` removes) before they read it."""
+  if not hosts.is_writer():
+    hosts.barrier("workdir claimed")
+    yield
+    return
+  with _claim_here(workdir, overwrite, finished, outputs):
+    hosts.barrier("workdir claimed")
+    yield
+
+
+@contextlib.contextmanager
+def _claim_here(workdir: str, overwrite: bool, finished: str | None,
+                outputs):
   """Holds the workdir's lock for the block.
 
   Raises WorkdirError when another process holds it, or when the file

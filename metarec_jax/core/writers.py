@@ -8,6 +8,7 @@ of runs, not one per run and scalar.
 
 import time
 
+from metarec_jax.core import hosts
 
 
 class MetricWriter:
@@ -15,7 +16,7 @@ class MetricWriter:
 
   def __init__(self, logdir: str | None):
     self._tb = None
-    if logdir:
+    if logdir and hosts.is_writer():  # One process's events, not one each.
       import tensorboardX  # Imported lazily: only runs that log need it.
       self._tb = tensorboardX.SummaryWriter(logdir)
 

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from metarec_jax.core import io
+from metarec_jax.core import hosts, io
 from metarec_jax.data import pipeline
 from metarec_jax.data.tasks import TaskSet
 from metarec_jax.evaluation import catalogue, floors, metrics, predict
@@ -61,6 +61,8 @@ def catalogue_metrics(prep, method, params, hparams, config) -> dict:
 
 
 def write_predictions(path: str, prep, tasks: TaskSet, pred: np.ndarray):
+  if not hosts.is_writer():
+    return
   tmp = path + ".tmp"
   with open(tmp, "w", newline="") as f:
     w = csv.writer(f)

@@ -99,6 +99,12 @@ class Group:
     """Every run's batch of step `at`, padded to the largest bucket."""
     return batching.stack([s.batch(at) for s in self.schedules])
 
+  def stacked_best(self):
+    """The runs' best params on the run axis, placed like the states (on
+    every process's devices when sharded), as orbax saves a group."""
+    best = stack(self.best)
+    return best if self.mesh is None else sharding.replicate(best, self.mesh)
+
   def alive(self) -> list:
     return ["diverged_at" not in r for r in self.records]
 
@@ -112,7 +118,7 @@ class Group:
     if latest is None:
       return False
     self.states, best, meta = ckpt.restore(latest, self.states,
-                                           stack(self.best))
+                                           self.stacked_best())
     self.best = [jax.device_get(take(best, i)) for i in range(len(self.runs))]
     self.records, self.done = meta["records"], meta["done"]
     self.finished = meta["finished"]
@@ -235,7 +241,7 @@ def _boundary(group: Group, pending, ckpt, stopper, writers_, progress,
     stopped = _validate(group, stopper, writers_, prefix)
   group.finished = stopped or last
   if at(config.checkpoint_every) or group.finished:
-    ckpt.save(group.done, group.states, stack(group.best),
+    ckpt.save(group.done, group.states, group.stacked_best(),
               group.meta(stopper))
 
 
@@ -288,9 +294,9 @@ def train(method, runs: list, config, group_dir: str, *,
   group = Group(method, runs, config, group_dir)
   stopper = early_stop.EarlyStop(config.patience, stop_on_mean)
   ckpt = checkpoints.GroupCheckpointer(group_dir)
+  group.shard()  # Before restoring, so a restore lands on every device.
   group.restore(ckpt, stopper)
   start = group.done
-  group.shard()
   step_fn, scanned = _steps(method, runs, config)
   writers_ = [writers.MetricWriter(os.path.join(r.workdir, "tensorboard"))
               for r in runs]

@@ -18,12 +18,17 @@ TASK_AXIS = "tasks"
 
 
 def initialize_distributed(coordinator: str = "", num_processes: int = 0,
-                           process_id: int = -1) -> None:
-  """Starts jax.distributed; with no arguments, from the cluster environment
-  (SLURM, TPU pods, ...) as JAX auto-detects it."""
-  kwargs = {}
+                           process_id: int = -1,
+                           heartbeat_timeout: int = 100) -> None:
+  """Starts jax.distributed; with no coordinator, from the cluster
+  environment (SLURM, TPU pods, ...) as JAX auto-detects it. CPU processes
+  talk through gloo (the CPU collectives), so the same code runs as several
+  processes of one machine. A process that stops answering for
+  heartbeat_timeout seconds stops the others, with an error naming it."""
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  kwargs = {"heartbeat_timeout_seconds": heartbeat_timeout}
   if coordinator:
-    kwargs = dict(coordinator_address=coordinator,
+    kwargs.update(coordinator_address=coordinator,
                   num_processes=num_processes, process_id=process_id)
   jax.distributed.initialize(**kwargs)
 
@@ -60,11 +65,19 @@ def shard_batch(batch, mesh: Mesh, task_axis: int = 0):
                                              lambda idx: x[idx]), batch)
 
 
+def _replicate_leaf(x, rep: NamedSharding):
+  """One leaf on every device of every process; each process fills its own
+  devices from its (identical) host copy."""
+  if jax.dtypes.issubdtype(getattr(x, "dtype", np.float32),
+                           jax.dtypes.prng_key):
+    # Typed keys have no host form: move their raw data, then rewrap.
+    data = np.asarray(jax.random.key_data(x))
+    return jax.random.wrap_key_data(_replicate_leaf(data, rep),
+                                    impl=jax.random.key_impl(x))
+  host = np.asarray(x)
+  return jax.make_array_from_callback(host.shape, rep, lambda idx: host[idx])
+
+
 def replicate(tree, mesh: Mesh):
   rep = replicated(mesh)
-  return jax.tree.map(
-      lambda x: jax.make_array_from_callback(
-          np.shape(x), rep, lambda idx: np.asarray(x)[idx])
-      if not jax.dtypes.issubdtype(getattr(x, "dtype", np.float32),
-                                   jax.dtypes.prng_key)
-      else jax.device_put(x, rep), tree)
+  return jax.tree.map(lambda x: _replicate_leaf(x, rep), tree)
