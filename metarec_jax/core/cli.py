@@ -15,10 +15,12 @@ import importlib.util
 import logging
 import os
 import sys
+import traceback
 
 from absl import app
 import ml_collections
 
+from metarec_jax.core import hosts
 from metarec_jax.core.errors import ConfigError, TrainingDiverged, UserError
 
 BAD_INPUT = 2
@@ -96,12 +98,32 @@ def exit_on_bad_input(fn):
     try:
       return fn(*args, **kwargs)
     except UserError as e:
-      _fail(str(e))
+      _stop(f"error: {e}", BAD_INPUT)
     except TrainingDiverged as e:
-      print(f"error: {e}", file=sys.stderr)
-      sys.exit(1)
+      _stop(f"error: {e}", 1)
+    except Exception:  # pylint: disable=broad-except
+      if hosts.process_count() == 1:
+        raise
+      _stop("error: " + traceback.format_exc(), 1)
 
   return wrapper
+
+
+def _stop(message: str, code: int) -> None:
+  """Prints message and exits. One of several processes exits at once:
+  jax.distributed's orderly shutdown would wait for the others, which wait
+  in their next collective for this one; a hard exit stops its heartbeats,
+  and the coordinator stops the rest, naming this process."""
+  if hosts.process_count() > 1:
+    me = f"process {hosts.process_index()} of {hosts.process_count()}"
+    hosts.report_failure(message)
+    first = hosts.other_failures()
+    if first:  # This one stopped because another failed: name that one.
+      message = f"stopped because {first[0]}\n(here: {message})"
+    print(f"{me}: {message}", file=sys.stderr, flush=True)
+    os._exit(code)  # pylint: disable=protected-access
+  print(message, file=sys.stderr)
+  sys.exit(code)
 
 
 def run(main, config_flags=("config",)) -> None:
