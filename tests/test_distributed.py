@@ -1,21 +1,27 @@
 """scripts/main.py as two processes (jax.distributed over loopback, gloo CPU
 collectives, 2 simulated devices each) gives the same results.json, byte
-for byte, as one process with 4 simulated devices and as one device; and a
-process that fails stops the other, which names it.
+for byte, as one process with 4 simulated devices and as one device; two
+runs trained together, split over a 2 runs x 2 tasks mesh (one run per
+process), match one device; and a process that fails stops the other,
+which names it.
 
 Every process runs under a deadline and is killed when the test ends.
 """
 
+import json
 import os
 import socket
 import subprocess
 import sys
-
-import pytest
+import tempfile
 
 from tiny_run import flags_for, tiny_config, write_dataset
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import numpy as np
+import pytest
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(TESTS)
 DEADLINE_S = 240
 
 
@@ -33,23 +39,34 @@ def _cmd(config, workdir, *extra):
 
 def _launch(cmds: list, devices: int) -> list:
   """Runs the commands at once, each seeing `devices` CPU devices; returns
-  (returncode, stderr) of each, killing every one still running after the
-  deadline or when any wait fails."""
+  (returncode, stdout, stderr) of each, killing every one still running
+  after the deadline or when any wait fails. Output goes to files, not
+  pipes: a process blocked on a full pipe would stall the others in their
+  next collective."""
   env = dict(os.environ, JAX_PLATFORMS="cpu",
              XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-  procs = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True) for c in cmds]
-  try:
+  with tempfile.TemporaryDirectory() as logs:
+    files = [(open(os.path.join(logs, f"{i}.out"), "w+"),
+              open(os.path.join(logs, f"{i}.err"), "w+"))
+             for i in range(len(cmds))]
+    procs = [subprocess.Popen(c, env=env, stdout=o, stderr=e)
+             for c, (o, e) in zip(cmds, files)]
+    try:
+      for p in procs:
+        p.wait(timeout=DEADLINE_S)
+    finally:
+      for p in procs:
+        if p.poll() is None:
+          p.kill()
+          p.wait()
     out = []
-    for p in procs:
-      _, err = p.communicate(timeout=DEADLINE_S)
-      out.append((p.returncode, err))
+    for p, (o, e) in zip(procs, files):
+      o.seek(0)
+      e.seek(0)
+      out.append((p.returncode, o.read(), e.read()))
+      o.close()
+      e.close()
     return out
-  finally:
-    for p in procs:
-      if p.poll() is None:
-        p.kill()
-        p.wait()
 
 
 def _distributed(config, workdir, port, process_id, **overrides):
@@ -68,17 +85,17 @@ def config(tmp_path_factory):
 
 def test_two_processes_four_devices_and_one_device_agree(config, tmp_path):
   one, four, two = (tmp_path / n for n in ("one", "four", "two"))
-  [(rc, err)] = _launch([_cmd(config, one)], devices=1)
+  [(rc, _, err)] = _launch([_cmd(config, one)], devices=1)
   assert rc == 0, err[-3000:]
-  [(rc, err)] = _launch([_cmd(config, four)], devices=4)
+  [(rc, _, err)] = _launch([_cmd(config, four)], devices=4)
   assert rc == 0, err[-3000:]
-  assert "Sharding task batches over 4 devices" in err
+  assert "x task batches over 4 devices" in err
   port = _free_port()
   done = _launch([_distributed(config, two, port, p) for p in (0, 1)],
                  devices=2)
-  for rc, err in done:
+  for rc, _, err in done:
     assert rc == 0, err[-3000:]
-    assert "Sharding task batches over 4 devices" in err
+    assert "x task batches over 4 devices" in err
   expected = (one / "results.json").read_bytes()
   assert b'"mae"' in expected
   assert (four / "results.json").read_bytes() == expected
@@ -94,7 +111,7 @@ def test_a_failing_process_stops_the_other_and_is_named(config, tmp_path):
   done = _launch([_distributed(config, tmp_path / "w", port, 0),
                   _distributed(config, tmp_path / "w", port, 1,
                                ratings=missing)], devices=2)
-  (rc0, err0), (rc1, err1) = done
+  (rc0, _, err0), (rc1, _, err1) = done
   assert rc1 == 2 and "process 1 of 2: error:" in err1 and missing in err1
   # Process 0 stops too, naming process 1: with its error when its next
   # collective fails (cli.py reads the error process 1 left with the
@@ -106,3 +123,32 @@ def test_a_failing_process_stops_the_other_and_is_named(config, tmp_path):
   assert named or aborted, "\n".join(
       l for l in err0.splitlines() if not l.startswith("I"))[-3000:]
   assert not (tmp_path / "w" / "results.json").exists()
+
+
+def _engine_runs(folder, devices: int, port: str = "") -> dict:
+  """engine_runs_script.py's JSON (process 0's when distributed)."""
+  write_dataset(str(folder / "data"))  # Before the processes read it.
+  cmd = lambda *a: [sys.executable,
+                    os.path.join(TESTS, "engine_runs_script.py"),
+                    str(folder), *a]
+  done = _launch([cmd(port, str(p)) for p in (0, 1)] if port else [cmd()],
+                 devices)
+  for rc, _, err in done:
+    assert rc == 0, err[-3000:]
+  return json.loads(done[0][1].strip().splitlines()[-1])
+
+
+def test_two_runs_split_over_runs_and_tasks_match_one_device(tmp_path):
+  one = _engine_runs(tmp_path / "one", 1)
+  four = _engine_runs(tmp_path / "four", 4)
+  two = _engine_runs(tmp_path / "two", 2, str(_free_port()))
+  assert (one["devices"], four["devices"], two["devices"]) == (1, 4, 4)
+  for other in (four, two):
+    for a, b in zip(one["records"], other["records"]):
+      np.testing.assert_allclose([m for _, m in a["history"]],
+                                 [m for _, m in b["history"]], atol=1e-6)
+    for pa, pb in zip(one["params"], other["params"]):
+      for x, y in zip(pa, pb):
+        np.testing.assert_allclose(x, y, atol=1e-5, rtol=1e-4)
+  # The two runs differ (rates): the comparison can fail.
+  assert one["records"][0]["history"] != one["records"][1]["history"]

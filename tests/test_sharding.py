@@ -1,5 +1,5 @@
-"""The engine's step on 1 and 4 simulated devices gives the same loss and
-parameters, value for value, and bucketed batching gives the same
+"""The engine's step on 1 device, 4 simulated devices on the task axis and
+2 runs x 2 tasks gives the same loss and parameters, value for value, and bucketed batching gives the same
 predictions as a single bucket."""
 
 import json
@@ -37,18 +37,24 @@ _SCRIPT = textwrap.dedent("""
     two = batching.pad_tasks(tasks, np.arange(7, 14), 32, 8)
     hp = engine.stack([base.hparams(config)] * 2)
     out = {{"devices": len(jax.devices())}}
-    for n in (1, 4):
-      mesh = sharding.task_mesh(n)
+    # 1 device; 4 on the task axis (state replicated); 2 runs x 2 tasks
+    # (state split with the runs, as the engine places a group).
+    for name, mesh, place in (
+        ("1", sharding.task_mesh(1), sharding.replicate),
+        ("4", sharding.task_mesh(4), sharding.replicate),
+        ("2x2", sharding.run_task_mesh(2, 4), sharding.shard_runs)):
       batch = sharding.shard_batch(engine.stack([one, two]), mesh,
                                    task_axis=1)
       fresh = jax.tree.map(jax.numpy.copy, init)  # The step donates it.
-      states, run_tables = sharding.replicate(
-          (fresh, engine.stack([tables, tables])), mesh)
+      states, run_tables = place((fresh, engine.stack([tables, tables])),
+                                 mesh)
       states, m = step.make_step(method, 10.0)(states, run_tables, batch, hp)
-      out[n] = {{"loss": np.asarray(m["loss"]).tolist(),
-                "shards": len(batch.user.sharding.device_set),
-                "params": [np.asarray(x).ravel().tolist()
-                           for x in jax.tree.leaves(states.params)]}}
+      params = jax.device_get(sharding.gather(states.params, mesh))
+      out[name] = {{"loss": np.asarray(m["loss"]).tolist(),
+                   "shards": len(batch.user.sharding.device_set),
+                   "mesh": dict(mesh.shape),
+                   "params": [np.asarray(x).ravel().tolist()
+                              for x in jax.tree.leaves(params)]}}
     print(json.dumps(out))
 """)
 
@@ -64,15 +70,18 @@ def _run(tmp_path) -> dict:
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_one_and_four_devices_agree(tmp_path):
+def test_one_four_and_two_by_two_devices_agree(tmp_path):
   out = _run(tmp_path)
-  one, four = out["1"], out["4"]
-  assert out["devices"] == 4 and one["shards"] == 1 and four["shards"] == 4
-  np.testing.assert_allclose(one["loss"], four["loss"], rtol=1e-5)
-  assert len(one["params"]) == len(four["params"])
-  for a, b in zip(one["params"], four["params"]):
-    assert len(a) == len(b)
-    np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4)
+  one = out["1"]
+  assert out["devices"] == 4 and one["shards"] == 1
+  assert out["2x2"]["mesh"] == {"runs": 2, "tasks": 2}
+  for other in (out["4"], out["2x2"]):
+    assert other["shards"] == 4
+    np.testing.assert_allclose(one["loss"], other["loss"], rtol=1e-5)
+    assert len(one["params"]) == len(other["params"])
+    for a, b in zip(one["params"], other["params"]):
+      assert len(a) == len(b)
+      np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4)
 
 
 def test_bucketed_and_unbucketed_predictions_agree(ml100k_prep):

@@ -127,19 +127,31 @@ class Group:
     return True
 
   def shard(self) -> None:
-    """Splits task batches over the local devices; replicates the rest."""
+    """Splits runs and task batches over the devices (sharding.py)."""
     if jax.device_count() == 1:
       return
-    self.mesh = sharding.task_mesh()
-    self.states, self.tables = sharding.replicate((self.states, self.tables),
-                                                  self.mesh)
-    logging.info("Sharding task batches over %d devices",
-                 self.mesh.devices.size)
+    self.mesh = sharding.run_task_mesh(len(self.runs))
+    self.states, self.tables, self.hparams = sharding.shard_runs(
+        (self.states, self.tables, self.hparams), self.mesh)
+    logging.info("Sharding %d runs x task batches over %d devices (%s)",
+                 len(self.runs), self.mesh.devices.size,
+                 dict(self.mesh.shape))
+
+  def to_host(self, tree):
+    """A run-axis tree (params, step metrics) on the host, whole, in every
+    process (on a mesh, gathered first: another process may hold a run)."""
+    if self.mesh is not None:
+      tree = sharding.gather(tree, self.mesh)
+    return jax.device_get(tree)
+
+  def host_params(self):
+    """Every run's current params on the host, in every process."""
+    return self.to_host(self.states.params)
 
 
 def _check_finite(group: Group, pending: list, ckpt, drop: bool) -> list:
   """Marks (drop) or raises on runs whose loss or gradient went non-finite."""
-  ms = jax.device_get(pending)
+  ms = group.to_host(pending)
   bad = ~np.all([np.isfinite(m["loss"]) & np.isfinite(m["grad_norm"])
                  for m in ms], axis=0)
   for i in np.flatnonzero(bad):
@@ -168,10 +180,11 @@ def _log(group: Group, ms: list, writers_: list, progress, prefix: str):
 def _validate(group: Group, stopper, writers_, prefix: str) -> bool:
   """Scores every live run on its validation users; True: stop training."""
   improved, latest = False, []
+  host = group.host_params()
   for i, r in enumerate(group.runs):
     if not group.alive()[i]:
       continue
-    params = take(group.states.params, i)
+    params = take(host, i)
     mae = selection.validation_mae(group.method, params, r.prep,
                                    take(group.hparams, i), group.config)
     rec = group.records[i]
@@ -318,14 +331,14 @@ def train(method, runs: list, config, group_dir: str, *,
     pending, t_side = [], t_side + time.time() - t_side0
   steps_run = group.done - start
   loop_s = time.time() - t_loop - t_side
+  final = group.host_params()
   for r, params, w in zip(runs, group.best, writers_):
     checkpoints.save_params(r.workdir, params)
     w.close()
   ckpt.close()
   return Trained(
       best_params=group.best,
-      final_params=[jax.device_get(take(group.states.params, i))
-                    for i in range(len(runs))],
+      final_params=[take(final, i) for i in range(len(runs))],
       records=group.records,
       timing={"wall_s": time.time() - t0, "compile_s": compile_s,
               "steps_run": steps_run, "resumed_at": start, "runs": len(runs),

@@ -1,11 +1,14 @@
-"""Task-axis data parallelism: one config on 1 CPU, 8 GPUs or a TPU slice.
+"""Runs x tasks over every device of every process: one config on 1 CPU,
+8 GPUs, a TPU slice or several hosts.
 
-The mesh has one axis, "tasks". Task batches are split along their task
-axis; parameters, optimizer state and feature tables are replicated (every
-run's: runs are vmapped on each device).
-The jitted meta-step is unchanged: XLA inserts the cross-device mean of the
-gradients because the loss is a mean over the sharded task axis.
-Multi-host runs call `initialize_distributed()` first (jax.distributed).
+The mesh has two axes. "runs" splits the engine's runs (a table's seeds and
+grid points, a sweep's points) over devices: runs are independent, so that
+axis needs no communication. "tasks" splits each run's task batch: the loss
+is a mean over tasks, so XLA inserts the cross-device mean of the gradients.
+Run-axis state (parameters, optimizer state, feature tables) is split with
+the runs; a method's code never sees a device. Multi-process runs call
+`initialize_distributed()` first (jax.distributed); every process then
+holds its devices' share of the runs and tasks.
 """
 
 import jax
@@ -14,7 +17,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from metarec_jax.core.errors import ConfigError
 
-TASK_AXIS = "tasks"
+RUN_AXIS, TASK_AXIS = "runs", "tasks"
 
 
 def initialize_distributed(coordinator: str = "", num_processes: int = 0,
@@ -34,50 +37,79 @@ def initialize_distributed(coordinator: str = "", num_processes: int = 0,
 
 
 def task_mesh(num_devices: int = 0) -> Mesh:
-  """A 1-D mesh over all (or the first num_devices) devices."""
+  """A mesh over all (or the first num_devices) devices, tasks only."""
+  return run_task_mesh(1, num_devices)
+
+
+def run_task_mesh(num_runs: int, num_devices: int = 0) -> Mesh:
+  """A (runs, tasks) mesh over all (or the first num_devices) devices: as
+  many devices on the run axis as divide both counts (runs need no
+  communication), the rest on the task axis."""
   devices = jax.devices()
   if num_devices:
     devices = devices[:num_devices]
-  return Mesh(np.array(devices), (TASK_AXIS,))
+  runs = np.gcd(num_runs, len(devices))
+  return Mesh(np.array(devices).reshape(runs, len(devices) // runs),
+              (RUN_AXIS, TASK_AXIS))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
+def run_sharded(mesh: Mesh) -> NamedSharding:
+  """Leading axis = runs."""
+  return NamedSharding(mesh, P(RUN_AXIS))
+
+
 def task_sharded(mesh: Mesh, task_axis: int = 0) -> NamedSharding:
-  return NamedSharding(mesh, P(*([None] * task_axis), TASK_AXIS))
+  """The task axis split over "tasks"; the axis before it, when there is
+  one, is the run axis, split over "runs"."""
+  spec = [None] * task_axis + [TASK_AXIS]
+  if task_axis:
+    spec[task_axis - 1] = RUN_AXIS
+  return NamedSharding(mesh, P(*spec))
 
 
 def shard_batch(batch, mesh: Mesh, task_axis: int = 0):
   """Places every array of a TaskBatch with its task axis (0, or 1 behind
-  the run axis) split over the mesh. The batch size must be a multiple of
-  the device count."""
-  n, tasks = mesh.devices.size, batch.user.shape[task_axis]
+  the run axis, 2 for a scan's stacked batches) split over the mesh. The
+  batch size must be a multiple of the task axis's device count."""
+  n, tasks = mesh.shape[TASK_AXIS], batch.user.shape[task_axis]
   if tasks % n:
     raise ConfigError(f"--config.batch_size={tasks} does not split over {n} "
                       f"devices; use a multiple of {n}.")
-  sharded = task_sharded(mesh, task_axis)
-  # Every host builds the same global batch (same seed, same schedule) and
-  # hands each of its devices that device's slice; this works multi-host.
-  return jax.tree.map(
-      lambda x: jax.make_array_from_callback(x.shape, sharded,
-                                             lambda idx: x[idx]), batch)
+  return place(batch, task_sharded(mesh, task_axis))
 
 
-def _replicate_leaf(x, rep: NamedSharding):
-  """One leaf on every device of every process; each process fills its own
-  devices from its (identical) host copy."""
+def place(tree, sharding_: NamedSharding):
+  """Every leaf laid out by sharding_ over the mesh's devices, each process
+  filling only its own devices from its (identical) host copy."""
+  return jax.tree.map(lambda x: _place_leaf(x, sharding_), tree)
+
+
+def _place_leaf(x, sharding_: NamedSharding):
   if jax.dtypes.issubdtype(getattr(x, "dtype", np.float32),
                            jax.dtypes.prng_key):
     # Typed keys have no host form: move their raw data, then rewrap.
     data = np.asarray(jax.random.key_data(x))
-    return jax.random.wrap_key_data(_replicate_leaf(data, rep),
+    return jax.random.wrap_key_data(_place_leaf(data, sharding_),
                                     impl=jax.random.key_impl(x))
   host = np.asarray(x)
-  return jax.make_array_from_callback(host.shape, rep, lambda idx: host[idx])
+  return jax.make_array_from_callback(host.shape, sharding_,
+                                      lambda idx: host[idx])
 
 
 def replicate(tree, mesh: Mesh):
-  rep = replicated(mesh)
-  return jax.tree.map(lambda x: _replicate_leaf(x, rep), tree)
+  return place(tree, replicated(mesh))
+
+
+def shard_runs(tree, mesh: Mesh):
+  """Run-axis trees (states, tables): each run on its "runs" devices."""
+  return place(tree, run_sharded(mesh))
+
+
+def gather(tree, mesh: Mesh):
+  """The whole of a run-sharded tree on every device of every process (a
+  collective: every process calls it), so any process can read any run."""
+  return jax.jit(lambda t: t, out_shardings=replicated(mesh))(tree)
