@@ -11,7 +11,7 @@ import time
 
 import jax
 
-from metarec_jax.core import io
+from metarec_jax.core import compile_log, io
 from metarec_jax.data import batching, pipeline
 from metarec_jax.evaluation import evaluate
 from metarec_jax.meta import base, ensemble, registry
@@ -42,7 +42,14 @@ def selected(config, trained: engine.Trained):
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  """Runs one experiment; returns the results dict also written to disk."""
+  """Runs one experiment; returns the results dict also written to disk.
+  timing.json's "compiles" says which functions compiled, how often and
+  for how long (core/compile_log.py)."""
+  with compile_log.CompileLog() as compiles:
+    return _train_and_evaluate(config, workdir, compiles)
+
+
+def _train_and_evaluate(config, workdir: str, compiles) -> dict:
   os.makedirs(workdir, exist_ok=True)
   t_start = time.time()
   prep = pipeline.prepare(config.data, config.seed)
@@ -65,5 +72,6 @@ def train_and_evaluate(config, workdir: str) -> dict:
       "catalogue_s": results.get("catalogue_s"),
       "inner_steps": config.inner_steps, "backend": jax.default_backend(),
       "padding_fraction": batching.padding_fraction(
-          prep.tasks["train"], config.batch_size, config.data.buckets)})
+          prep.tasks["train"], config.batch_size, config.data.buckets),
+      "compiles": compiles.summary()})
   return results
