@@ -2,6 +2,7 @@ r"""Speed benchmark cases (issue #5). Each case is a MeLU meta-step config.
 
   python scripts/benchmark.py --config=configs/benchmark.py:full --out=bench.json
   python scripts/benchmark.py --config=configs/benchmark.py:smoke --out=/tmp/b.json
+  (`:check`: the three cases scripts/accelerator_check.sh times)
 
 Reference: the official PyTorch MeLU takes 330 ms per outer step (32 tasks, 5
 local steps; 98 ms with 1) on this 2-core CPU; its meta-gradient is first
@@ -50,6 +51,11 @@ def get_config(arg: str = "full") -> ml_collections.ConfigDict:
                         # (and says so) when neither is set.
   c.gram_inner = True   # False: the generic inner loop, for comparison.
   c.buckets = ()        # Support-size buckets; () keeps the dataset config's.
+  if arg == "check":  # scripts/accelerator_check.sh: three cases in ~2 min.
+    keep = ("melu_ref_ml100k_5step", "melu_ref_ml100k_5step_fo",
+            "melu_large_batch_ml1m_5step_fo")
+    c.cases = ml_collections.ConfigDict(
+        {k: v for k, v in c.cases.items() if k in keep})
   if arg == "smoke":
     c.steps = 3
     c.loop_steps = 1

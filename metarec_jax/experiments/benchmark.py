@@ -211,7 +211,9 @@ def _child(name, case, bench, queue):
     queue.put({"error": f"{type(e).__name__}: {e}"})
 
 
-def run_all(bench) -> dict:
+def run_all(bench, on_case=None) -> dict:
+  """Every case of the benchmark config, each in a fresh process; on_case,
+  if given, gets the result so far after each case."""
   peak = matmul_peak_gflops()
   result = {"machine": {"date": time.strftime("%Y-%m-%d"),
                         "platform": platform.platform(),
@@ -241,6 +243,8 @@ def run_all(bench) -> dict:
     result["cases"][name] = out
     print(f"{name}: {out['ms_per_step_median']:.1f} ms/step median, "
           f"compile {out['compile_s']:.1f}s", flush=True)
+    if on_case is not None:
+      on_case(result)
   return result
 
 
