@@ -204,6 +204,11 @@ def _validate(group: Group, stopper, writers_, prefix: str) -> bool:
   return stop
 
 
+# One program copies the whole state (a tree.map of jnp.copy compiled one
+# per leaf shape).
+_copy_tree = jax.jit(lambda tree: jax.tree.map(jnp.copy, tree))
+
+
 def _compile(group: Group, step_fn) -> float:
   """Compiles the step for every support bucket on a scratch copy of the
   states (the step donates them); returns the seconds it took."""
@@ -213,7 +218,7 @@ def _compile(group: Group, step_fn) -> float:
     one = batching.pad_tasks(tasks, np.array([], np.int64), size,
                              group.config.batch_size)
     dummy = group.place(batching.stack([one] * len(group.runs)))
-    scratch = jax.tree.map(jnp.copy, group.states)
+    scratch = _copy_tree(group.states)
     jax.block_until_ready(step_fn(scratch, group.tables, dummy,
                                   group.hparams))
   return time.time() - t0
