@@ -22,12 +22,14 @@ import sys
 from absl import flags
 
 from metarec_jax.core import cli, io
-from metarec_jax.experiments import (benchmark, docs, findings,
-                                     service_docs, validation_report)
+from metarec_jax.experiments import (benchmark, compile_report, docs,
+                                     findings, service_docs,
+                                     validation_report)
 
 _UPDATE = flags.DEFINE_bool("update", False, "Rewrite the stale blocks.")
 _EXAMPLES = flags.DEFINE_bool("examples", False, "Rerun the examples too.")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMPILE = "results/compile_cpu.json"  # scripts/compile_report.py
 
 
 def _read(path):
@@ -47,7 +49,9 @@ def _generated() -> dict:
                        "service_example": docs.block(
                            _read("docs/service.md"), "service_example")},
          "docs/performance.md": {"perf": benchmark.markdown(
-             json.loads(_read(bench)), bench) + "\n"},
+             json.loads(_read(bench)), bench) + "\n",
+                                 "compile_report": compile_report.markdown(
+                                     json.loads(_read(COMPILE)), COMPILE)},
          "docs/service.md": {"service_perf": service_docs.perf_table(
              json.loads(_read(service_docs.RESULTS)), service_docs.RESULTS)}}
   # Every validation number each regenerated table's choices compared.
