@@ -21,9 +21,9 @@ cd "$(dirname "$0")/.."
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 OUT=${OUT:-workdirs/accelerator_check}
 SMOKE=${SMOKE:-}
-mkdir -p "$OUT"
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)  # Absolute: the steps cd nowhere.
 rm -rf "$OUT"/quickstart "$OUT"/melu_* "$OUT"/table "$OUT"/xla "$OUT"/*.log "$OUT"/*.json
-export METAREC_COMPILE_CACHE="$PWD/$OUT/xla"   # empty: the cold compile
+export METAREC_COMPILE_CACHE="$OUT/xla"   # empty: the cold compile
 
 if [ -n "${WHEELS:-}" ]; then  # An offline machine (see README "Accelerators").
   timeout 120 "$PY" -m pip install -q --no-index --no-deps --find-links "$WHEELS" \
