@@ -138,5 +138,7 @@ def test_an_engine_run_starts_from_given_params(workdir, tmp_path):
   fresh = jax.tree.leaves(rec.method.init(
       jax.random.split(jax.random.fold_in(jax.random.key(0), 1))[0],
       jax.tree.map(np.asarray, rec.prep.tables)))
+  # The engine's init is one jitted program; this one runs eagerly: the
+  # same draws, up to float rounding (XLA fuses the jitted transforms).
   for a, b in zip(jax.tree.leaves(start[1]), fresh):
-    np.testing.assert_allclose(a, b)
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
