@@ -23,13 +23,14 @@ from absl import flags
 
 from metarec_jax.core import cli, io
 from metarec_jax.experiments import (benchmark, compile_report, docs,
-                                     findings, service_docs,
+                                     findings, scaling, service_docs,
                                      validation_report)
 
 _UPDATE = flags.DEFINE_bool("update", False, "Rewrite the stale blocks.")
 _EXAMPLES = flags.DEFINE_bool("examples", False, "Rerun the examples too.")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPILE = "results/compile_cpu.json"  # scripts/compile_report.py
+SCALING = "results/scaling_cpu.json"  # scripts/scaling.py
 
 
 def _read(path):
@@ -51,7 +52,9 @@ def _generated() -> dict:
          "docs/performance.md": {"perf": benchmark.markdown(
              json.loads(_read(bench)), bench) + "\n",
                                  "compile_report": compile_report.markdown(
-                                     json.loads(_read(COMPILE)), COMPILE)},
+                                     json.loads(_read(COMPILE)), COMPILE),
+                                 "scaling": scaling.markdown(
+                                     json.loads(_read(SCALING)), SCALING)},
          "docs/service.md": {"service_perf": service_docs.perf_table(
              json.loads(_read(service_docs.RESULTS)), service_docs.RESULTS)}}
   # Every validation number each regenerated table's choices compared.

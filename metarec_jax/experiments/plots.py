@@ -129,3 +129,34 @@ def plot_curve(curve: dict, path: str) -> None:
   _save(fig, path)
   plt.close(fig)
 
+
+
+def plot_scaling(report: dict, path: str) -> None:
+  """experiments/scaling.py's report: time (and XLA memory) per dimension."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  panels = [(f"{axis} (others at base)", points, "ms_per_step")
+            for axis, points in report["axes"].items()]
+  panels += [("catalogue items scored (32 users)", report["catalogue"],
+              "ms_per_batch"),
+             ("simulated devices (base step)", report["devices"],
+              "ms_per_step")]
+  fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4))
+  for ax, (title, points, key) in zip(axes, panels):
+    points = dict(sorted(points.items(), key=lambda kv: float(kv[0])))
+    xs = [int(x) for x in points]
+    ax.plot(xs, [points[x][key] for x in points], "o-", label=key)
+    ax.set_xscale("log", base=2 if max(xs) < 1000 else 10)
+    ax.set_yscale("log")
+    ax.set_title(title, fontsize=9)
+    ax.set_ylabel("ms")
+    mem = [points[x].get("memory_mb") for x in points]
+    if all(m is not None for m in mem):
+      twin = ax.twinx()
+      twin.plot(xs, mem, "s--", color="tab:orange", label="XLA memory MB")
+      twin.set_ylabel("MB", color="tab:orange")
+  fig.suptitle(f"metarec_jax scaling, backend {report['backend']}, "
+               f"{report['cpus']} cores, {report['date']}", fontsize=10)
+  fig.tight_layout()
+  _save(fig, path)
