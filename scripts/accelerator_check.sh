@@ -22,11 +22,23 @@ PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 OUT=${OUT:-workdirs/accelerator_check}
 SMOKE=${SMOKE:-}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)  # Absolute: the steps cd nowhere.
-rm -rf "$OUT"/quickstart "$OUT"/melu_* "$OUT"/table "$OUT"/xla "$OUT"/*.log "$OUT"/*.json
+STEPS="versions bench quickstart melu_f32 melu_bf16 table"
+for s in $STEPS install; do  # Only what this script writes: OUT may hold more.
+  rm -rf "${OUT:?}/$s" "$OUT/$s.log" "$OUT/$s.step.json"
+done
+rm -rf "$OUT/xla" "$OUT/bench.json"
 export METAREC_COMPILE_CACHE="$OUT/xla"   # empty: the cold compile
 
+# The report is written however the script ends (a step failing, an outer
+# time limit's TERM): what finished is kept.
+report() {
+  "$PY" -m metarec_jax.experiments.accelerator_report --out="$OUT" \
+    ${RESULT:+--result="$RESULT"}
+}
+trap report EXIT
+
 if [ -n "${WHEELS:-}" ]; then  # An offline machine (see README "Accelerators").
-  timeout 120 "$PY" -m pip install -q --no-index --no-deps --find-links "$WHEELS" \
+  timeout 60 "$PY" -m pip install -q --no-index --no-deps --find-links "$WHEELS" \
     "$WHEELS"/*.whl > "$OUT/install.log" 2>&1 || echo "install failed" >> "$OUT/install.log"
 fi
 
@@ -59,5 +71,3 @@ step melu_bf16 60 "$PY" scripts/main.py --config=configs/melu.py:ml100k$W \
 step table 110 "$PY" scripts/reproduce_table.py \
   --config=configs/tables/coldstart.py:ml100k$W --workdir="$OUT/table"
 
-"$PY" -m metarec_jax.experiments.accelerator_report --out="$OUT" \
-  ${RESULT:+--result="$RESULT"}

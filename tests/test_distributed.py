@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 from tiny_run import flags_for, tiny_config, write_dataset
 
@@ -51,9 +52,10 @@ def _launch(cmds: list, devices: int) -> list:
              for i in range(len(cmds))]
     procs = [subprocess.Popen(c, env=env, stdout=o, stderr=e)
              for c, (o, e) in zip(cmds, files)]
+    deadline = time.time() + DEADLINE_S  # One deadline for all of them.
     try:
       for p in procs:
-        p.wait(timeout=DEADLINE_S)
+        p.wait(timeout=max(1.0, deadline - time.time()))
     finally:
       for p in procs:
         if p.poll() is None:
@@ -144,10 +146,13 @@ def test_two_runs_split_over_runs_and_tasks_match_one_device(tmp_path):
   two = _engine_runs(tmp_path / "two", 2, str(_free_port()))
   assert (one["devices"], four["devices"], two["devices"]) == (1, 4, 4)
   for other in (four, two):
+    assert len(one["records"]) == len(other["records"]) == 2
+    assert len(one["params"]) == len(other["params"]) == 2
     for a, b in zip(one["records"], other["records"]):
       np.testing.assert_allclose([m for _, m in a["history"]],
                                  [m for _, m in b["history"]], atol=1e-6)
     for pa, pb in zip(one["params"], other["params"]):
+      assert len(pa) == len(pb)
       for x, y in zip(pa, pb):
         np.testing.assert_allclose(x, y, atol=1e-5, rtol=1e-4)
   # The two runs differ (rates): the comparison can fail.

@@ -11,9 +11,14 @@ import sys
 
 
 def _jax():
-  # Only a process that imported jax can be one of several: files that never
-  # train (serving, docs) keep their imports light.
-  return sys.modules.get("jax")
+  """jax, if this process runs jax.distributed; else None (one process).
+  Only a process that imported jax can be one of several, and asking an
+  uninitialised one for its index would start its backend (on a GPU,
+  claiming memory) in scripts that only write a file."""
+  jax = sys.modules.get("jax")
+  if jax is None or not jax.distributed.is_initialized():
+    return None
+  return jax
 
 
 def process_count() -> int:

@@ -66,7 +66,9 @@ def markdown(report: dict, path: str, top: int = 8) -> str:
     lines.append(f"| {name.replace('_', ' ')} | {r['run_wall_s']} | "
                  f"{c['compile_s']} | {c['trace_s']} | {c['lower_s']} | "
                  f"{c['compiles']} | {r['engine_compile_s']} | "
-                 f"{r['steps_run']} | {r['ms_per_step_mean']:.1f} |")
+                 f"{r['steps_run']} | "
+                 + (f"{r['ms_per_step_mean']:.1f}" if r["ms_per_step_mean"]
+                    is not None else "-") + " |")
   lines += ["", "Costliest functions, empty cache (compiles = distinct "
             "programs):", "", "| function | compiles | compile s | lower s | "
             "trace s |", "| --- | ---: | ---: | ---: | ---: |"]

@@ -70,6 +70,9 @@ class Group:
     self.tables = jax.device_put(stack(
         [jax.tree.map(np.asarray, r.prep.tables) for r in runs]))
     self.hparams = stack([base.hparams(r.config) for r in runs])
+    # Validation runs on the host's copy: the mesh's would make every
+    # validation batch a program over every device.
+    self.host_hparams = jax.device_get(self.hparams)
     sources = {}  # config.init_from: each source run loaded once.
     self.states = stack([step.init_state(
         r.init_method or method, jax.tree.map(np.asarray, r.prep.tables),
@@ -100,8 +103,8 @@ class Group:
     return batching.stack([s.batch(at) for s in self.schedules])
 
   def stacked_best(self):
-    """The runs' best params on the run axis, placed like the states (on
-    every process's devices when sharded), as orbax saves a group."""
+    """The runs' best params on the run axis, replicated on every device of
+    every process when sharded (orbax saves global arrays)."""
     best = stack(self.best)
     return best if self.mesh is None else sharding.replicate(best, self.mesh)
 
@@ -186,7 +189,7 @@ def _validate(group: Group, stopper, writers_, prefix: str) -> bool:
       continue
     params = take(host, i)
     mae = selection.validation_mae(group.method, params, r.prep,
-                                   take(group.hparams, i), group.config)
+                                   take(group.host_hparams, i), group.config)
     rec = group.records[i]
     rec["history"].append([group.done, round(mae, 6)])
     latest.append(mae)

@@ -11,6 +11,8 @@ the runs; a method's code never sees a device. Multi-process runs call
 holds its devices' share of the runs and tasks.
 """
 
+import functools
+
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -112,4 +114,10 @@ def shard_runs(tree, mesh: Mesh):
 def gather(tree, mesh: Mesh):
   """The whole of a run-sharded tree on every device of every process (a
   collective: every process calls it), so any process can read any run."""
-  return jax.jit(lambda t: t, out_shardings=replicated(mesh))(tree)
+  return _gatherer(mesh)(tree)
+
+
+@functools.lru_cache(maxsize=8)
+def _gatherer(mesh: Mesh):
+  # One jitted identity per mesh: a new lambda each call would retrace.
+  return jax.jit(lambda t: t, out_shardings=replicated(mesh))
