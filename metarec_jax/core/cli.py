@@ -37,8 +37,7 @@ class _Quiet(logging.Filter):
 
 
 def _fail(message: str) -> None:
-  print(f"error: {message}", file=sys.stderr)
-  sys.exit(BAD_INPUT)
+  _stop(f"error: {message}", BAD_INPUT)
 
 
 def _load_config(spec: str):
@@ -98,7 +97,7 @@ def exit_on_bad_input(fn):
     try:
       return fn(*args, **kwargs)
     except UserError as e:
-      _stop(f"error: {e}", BAD_INPUT)
+      _fail(str(e))
     except TrainingDiverged as e:
       _stop(f"error: {e}", 1)
     except Exception:  # pylint: disable=broad-except

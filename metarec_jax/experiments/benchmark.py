@@ -71,7 +71,7 @@ def _setup(case, bench):
   return config, prep, method, tables, state
 
 
-def _one(tree):
+def with_run_axis(tree):
   """A leading run axis of 1: the engine's shapes for scripts/main.py."""
   return jax.tree.map(lambda x: jnp.asarray(x)[None], tree)
 
@@ -83,15 +83,15 @@ def _time_vmapped(case, bench, config, prep, method, tables, state):
   step_fn = step.make_step(method, config.clip_norm,
                            batch_rows=config.batch_rows,
                            controls=controls.of([config]))
-  states, run_hp = _one(state), _one(hp)
-  run_tables = jax.device_put(_one(tables))
+  states, run_hp = with_run_axis(state), with_run_axis(hp)
+  run_tables = jax.device_put(with_run_axis(tables))
   sizes = sorted({s for s, _ in plan})
 
   def compile_all():
     t0 = time.perf_counter()
     out = {}
     for size in sizes:
-      dummy = _one(batching.pad_tasks(tasks, np.array([], np.int64), size,
+      dummy = with_run_axis(batching.pad_tasks(tasks, np.array([], np.int64), size,
                                       case.batch_size))
       out[size] = step_fn.lower(states, run_tables, dummy, run_hp).compile()
     return out, time.perf_counter() - t0
@@ -102,7 +102,7 @@ def _time_vmapped(case, bench, config, prep, method, tables, state):
   flops = {size: _flops(c) for size, c in compiled.items()}
   # Batches are on the device before the clock starts, as in training,
   # where the next batch is built while the current step runs.
-  batches = [(s, jax.device_put(_one(batching.pad_tasks(tasks, idx, s,
+  batches = [(s, jax.device_put(with_run_axis(batching.pad_tasks(tasks, idx, s,
                                                         case.batch_size))))
              for s, idx in plan[:bench.steps]]
   for size in compiled:  # Warm-up: one run of each shape.

@@ -28,6 +28,7 @@ from metarec_jax.core import config_util
 from metarec_jax.core.types import Query
 from metarec_jax.data import batching, pipeline
 from metarec_jax.evaluation import predict
+from metarec_jax.experiments import benchmark
 from metarec_jax.meta import base, registry
 from metarec_jax.train import sharding, step
 
@@ -77,12 +78,13 @@ def step_point(batch_size: int, support: int, inner_steps: int,
   config, prep, method, tables = _setup(inner_steps)
   state = step.init_state(method, tables, 0, config.outer_lr,
                           config.weight_decay, config.clip_norm)
-  one = lambda tree: jax.tree.map(lambda x: jax.numpy.asarray(x)[None], tree)
   # Real tasks with `support` ratings each (repeated if the batch is larger).
   tasks = prep.tasks["train"].k_shot(support)
   idx = np.arange(batch_size) % len(tasks)
-  batch = one(batching.pad_tasks(tasks, idx, support, batch_size))
-  states, run_tables, hp = one(state), one(tables), one(base.hparams(config))
+  batch = benchmark.with_run_axis(
+      batching.pad_tasks(tasks, idx, support, batch_size))
+  states, run_tables, hp = (benchmark.with_run_axis(t) for t in (
+      state, tables, base.hparams(config)))
   if mesh is not None:
     batch = sharding.shard_batch(batch, mesh, task_axis=1)
     states, run_tables = sharding.replicate((states, run_tables), mesh)
