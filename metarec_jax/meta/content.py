@@ -86,7 +86,8 @@ class ContentBaseline:
     out = jnp.full((a.shape[0], b.shape[0]), scale[BIAS])
     for k, _ in self.item_fields:
       table = jnp.asarray(tables["item"][k])
-      out = out + scale[f"field_{k}"] * overlap(table[a], table[b])
+      out = out + scale[f"field_{k}"] * overlap(table[a], table[b]).astype(
+          out.dtype)  # The params' dtype (meta/mixed_precision.py).
     if TEXT in scale:
       text = jnp.asarray(tables[TEXT])
       out = out + scale[TEXT] * text[a] @ text[b].T

@@ -72,6 +72,9 @@ def adapt(loss_fn: Callable[[dict], jax.Array], adapted: dict,
     if first_order:
       grads = jax.lax.stop_gradient(grads)
     lrs = lr if isinstance(lr, dict) else jax.tree.map(lambda _: lr, p)
-    return jax.tree.map(lambda w, g, a: w - a * g, p, grads, lrs), loss
+    # Each weight keeps its dtype (a float32 rate would promote bfloat16
+    # weights: meta/mixed_precision.py).
+    return jax.tree.map(lambda w, g, a: (w - a * g).astype(w.dtype), p,
+                        grads, lrs), loss
 
   return jax.lax.scan(step, adapted, None, length=steps)

@@ -12,7 +12,6 @@ meta-gradient. The inner loop runs in Gram-matrix form by default
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 
 from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
 from metarec_jax.meta import base, gram_inner, inner
@@ -29,32 +28,24 @@ class MeLU:
     first_order: stop the gradient through the inner updates.
     gram: the Gram-matrix inner loop (valid because exactly the decision MLP
       adapts at a scalar rate); False runs the generic inner.adapt.
-    compute_dtype: "bfloat16" runs the decision layers and the inner loop in
-      bfloat16 (for accelerators); parameters and outer loop stay float32.
+  config.compute_dtype runs it in bfloat16 like every method
+  (meta/mixed_precision.py).
   """
   rows_from_tables = True  # Users and items via the tables only.
   model: object
   inner_steps: int = 5
   first_order: bool = False
   gram: bool = True
-  compute_dtype: str = "float32"
 
   def init(self, key: PRNGKey, tables: dict) -> Params:
     return self.model.init(key, tables)
 
-  def _cast(self, tree):
-    if self.compute_dtype == "float32":
-      return tree
-    return jax.tree.map(lambda a: a.astype(self.compute_dtype), tree)
-
   def adapt_task(self, params, emb, support: Support, hparams, first_order,
                  drop=None):
     """One task (unbatched fields) -> its adapted state."""
-    x_s = self._cast(embeddings.task_inputs(emb, support.user, support.items,
-                                            drop))
-    lr = self._cast(inner.task_rate(hparams["inner_lr"], support.mask,
-                                    hparams))
-    decision = self._cast(params["decision"])
+    x_s = embeddings.task_inputs(emb, support.user, support.items, drop)
+    lr = inner.task_rate(hparams["inner_lr"], support.mask, hparams)
+    decision = params["decision"]
     if self.gram:
       state, _ = gram_inner.adapt(decision, x_s, support.ratings, support.mask,
                                   lr, self.inner_steps, first_order,
@@ -73,16 +64,14 @@ class MeLU:
 
   def predict_task(self, params, emb, state, query: Query, drop=None):
     """One task's query predictions [Q] from its adapted state."""
-    x_q = self._cast(embeddings.task_inputs(emb, query.user, query.items,
-                                            drop))
-    decision = self._cast(params["decision"])
+    x_q = embeddings.task_inputs(emb, query.user, query.items, drop)
+    decision = params["decision"]
     if self.gram:
       pred = gram_inner.predict(decision, state, x_q, len(self.model.hidden))
     else:
       _, frozen = inner.partition(params, self.model.adapt_labels(params))
       pred = self.model.decide(inner.merge(state, frozen), x_q)
-    return pred if self.compute_dtype == "float32" else pred.astype(
-        jnp.float32)
+    return pred
 
   def adapt(self, params, tables, support: Support, hparams):
     emb = self.model.embed_all(params, tables)
@@ -116,4 +105,4 @@ def build(config, model, first_order=None) -> MeLU:
   """`melu`; `melu_fo` passes first_order=True."""
   return MeLU(model, config.inner_steps,
               config.first_order if first_order is None else first_order,
-              gram=config.gram_inner, compute_dtype=config.compute_dtype)
+              gram=config.gram_inner)

@@ -18,7 +18,8 @@ import functools
 from metarec_jax.core.errors import ConfigError
 from metarec_jax.meta import (content, ensemble, maml, mamo, melu, metasgd,
                               residual, tanp, transfer)
-from metarec_jax.meta import metaemb, mf_foldin, mf_meta, mwuf, ridge
+from metarec_jax.meta import (metaemb, mf_foldin, mf_meta, mixed_precision,
+                              mwuf, ridge)
 from metarec_jax.models import melu as melu_model
 from metarec_jax.models import text_melu
 
@@ -107,6 +108,8 @@ def build(config, prep):
   if name in TEXT_WHEN_PRESENT and "item_text" in prep.tables:
     text = "text"
   method = BUILDERS[name](config, build_model(config, prep, text))
+  if config.get("compute_dtype", "float32") != "float32":
+    method = mixed_precision.MixedPrecision(method, config.compute_dtype)
   if not config.model.residual:
     return method
   return residual.Residual(method, float(config.model.get("rating_scale",

@@ -21,8 +21,12 @@ import jax.numpy as jnp
 
 
 def _cholesky_solve(a: jax.Array, b: jax.Array) -> jax.Array:
-  factor = jax.scipy.linalg.cho_factor(a, lower=True)
-  return jax.scipy.linalg.cho_solve(factor, b)
+  """a^-1 b, factorised in at least float32, returned in b's dtype: a
+  bfloat16 Gram matrix (meta/mixed_precision.py) has too few mantissa bits
+  to factorise, and XLA's CPU Cholesky has no bfloat16 kernel."""
+  dtype = jnp.promote_types(jnp.result_type(a, b), jnp.float32)
+  factor = jax.scipy.linalg.cho_factor(a.astype(dtype), lower=True)
+  return jax.scipy.linalg.cho_solve(factor, b.astype(dtype)).astype(b.dtype)
 
 
 def posterior_mean(phi: jax.Array, y: jax.Array, mask: jax.Array,

@@ -1,0 +1,97 @@
+"""compute_dtype=bfloat16 works for every registered method
+(meta/mixed_precision.py; MeLU casts itself, meta/melu.py): the same
+predictions, loss and meta-gradient as float32 within bfloat16's precision,
+float32 master weights and outputs, and the matmuls really in bfloat16."""
+
+import collections
+
+import jax
+import numpy as np
+import pytest
+
+from metarec_jax.data import pipeline
+from metarec_jax.meta import base, registry
+from method_checks import toy_batch
+from test_conformance import NAMES
+from tiny_run import tiny_config, write_dataset
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+  folder = write_dataset(str(tmp_path_factory.mktemp("data")))
+  config = tiny_config(folder)
+  config.model.residual = True
+  config.bias_prior, config.support_prior = 2.0, 5.0
+  config.model.z_dim, config.model.clusters = 4, 3
+  config.ensemble_size, config.inner_steps = 2, 1
+  config.model.hidden = (8,)
+  prep = pipeline.prepare(config.data, 0)
+  text = np.random.default_rng(0).normal(size=(len(prep.items), 16))
+  prep.tables["item_text"] = (text / np.linalg.norm(
+      text, axis=1, keepdims=True)).astype(np.float32)
+  return config, prep, jax.tree.map(np.asarray, prep.tables), toy_batch(prep)
+
+
+def _dot_dtypes(jaxpr, counts):
+  """Counts the operand dtype of every dot_general in jaxpr and in the
+  jaxprs nested in it (scan, cond, custom_vjp, pjit bodies)."""
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "dot_general":
+      counts[str(eqn.invars[0].aval.dtype)] += 1
+    for value in eqn.params.values():
+      for sub in value if isinstance(value, (list, tuple)) else (value,):
+        inner = getattr(sub, "jaxpr", sub)
+        if hasattr(inner, "eqns"):
+          _dot_dtypes(inner, counts)
+  return counts
+
+
+def _run(name, dtype, config, prep, tables, batch):
+  c = config.copy_and_resolve_references()
+  c.method, c.compute_dtype = name, dtype
+  method = registry.build(c, prep)
+  params = method.init(jax.random.PRNGKey(0), tables)
+  hp = base.hparams(c)
+
+  def loss(p):
+    return method.meta_loss(p, tables, batch, jax.random.PRNGKey(1), hp)[0]
+
+  def predict(p):
+    return base.adapted_predictions(method, p, tables, batch, hp)
+
+  # One program for all three: compiling is most of this test's time.
+  pred, (value, grads) = jax.jit(lambda p: (
+      predict(p), jax.value_and_grad(loss)(p)))(params)
+  return {"pred": pred, "loss": value, "grads": grads,
+          "predict_dots": _dot_dtypes(jax.make_jaxpr(predict)(params).jaxpr,
+                                      collections.Counter()),
+          "loss_dots": _dot_dtypes(jax.make_jaxpr(loss)(params).jaxpr,
+                                   collections.Counter())}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bfloat16_matches_float32(name, setup):
+  config, prep, tables, batch = setup
+  f32 = _run(name, "float32", config, prep, tables, batch)
+  bf16 = _run(name, "bfloat16", config, prep, tables, batch)
+  # Outputs and the gradient the float32 optimiser reads stay float32.
+  assert bf16["pred"].dtype == np.float32 and bf16["loss"].dtype == np.float32
+  assert {g.dtype for g in jax.tree.leaves(bf16["grads"])} == {
+      np.dtype(np.float32)}
+  # bfloat16 keeps 8 mantissa bits (relative step 2^-8 = 0.4%): residual
+  # predictions of O(0.1-1) agree to a few thousandths of a rating.
+  mask = np.asarray(batch.query_mask) > 0
+  diff = np.abs(np.asarray(bf16["pred"]) - np.asarray(f32["pred"]))[mask]
+  assert diff.max() < 0.01, (name, diff.max())
+  np.testing.assert_allclose(bf16["loss"], f32["loss"], rtol=5e-3)
+  flat = [np.concatenate([np.ravel(g) for g in jax.tree.leaves(r["grads"])])
+          for r in (f32, bf16)]
+  cosine = flat[0] @ flat[1] / (np.linalg.norm(flat[0])
+                                * np.linalg.norm(flat[1]))
+  assert cosine > 0.99, (name, cosine)
+  # Really computed in bfloat16: every matmul of the prediction path, and
+  # some of the meta-loss (TaNP's training posterior also encodes the
+  # float32 query ratings), where float32 has none.
+  assert set(bf16["predict_dots"]) == {"bfloat16"}, bf16["predict_dots"]
+  assert bf16["loss_dots"]["bfloat16"] > 0, bf16["loss_dots"]
+  assert "bfloat16" not in f32["loss_dots"], f32["loss_dots"]
