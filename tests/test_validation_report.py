@@ -18,3 +18,15 @@ def test_report_marks_each_seeds_lowest_point_and_counts_kept_controls():
   assert "| feature_dropout 0.3 | 0.7900* | 0.7200 | 0.7400* |" in md
   assert "kept by 2 of 3 seeds" in md
   assert "| item_prior 3 | 0.8000* |" in md
+
+
+def test_report_lists_every_rows_criterion_with_its_mean():
+  table = {"row_order": ["global", "ridge"],
+           "validation_mae_seeds": {"ridge": [0.70, 0.90],
+                                    "global": [0.80, 0.60]}}
+  md = validation_report.markdown(table)
+  # The table's order, each seed's lowest row starred, the mean the
+  # selection compares ((0.8 + 0.6) / 2 = 0.7, (0.7 + 0.9) / 2 = 0.8).
+  assert md.index("| `global` |") < md.index("| `ridge` |")
+  assert "| `global` | 0.8000 | 0.6000* | 0.7000 |" in md
+  assert "| `ridge` | 0.7000* | 0.9000 | 0.8000 |" in md

@@ -42,8 +42,27 @@ def kept(per_seed: list, key: str) -> int:
   return n
 
 
+def _row_lines(per_row: dict) -> list[str]:
+  """Each row's criterion at its chosen point, per seed: what the table's
+  selection (the lowest mean) compared; * marks each seed's lowest row."""
+  lines = ["Rows, each at its seed's chosen point (* = the seed's lowest "
+           "row; the table selects the lowest mean):", "",
+           "| row | " + " | ".join(f"seed {s}" for s in range(len(next(
+               iter(per_row.values()))))) + " | mean |",
+           "|---|" + "---|" * (len(next(iter(per_row.values()))) + 1)]
+  best = [min(v[s] for v in per_row.values())
+          for s in range(len(next(iter(per_row.values()))))]
+  for row, values in per_row.items():
+    cells = [f"{v:.4f}" + ("*" if v == b else "")
+             for v, b in zip(values, best)]
+    lines.append(f"| `{row}` | " + " | ".join(cells)
+                 + f" | {sum(values) / len(values):.4f} |")
+  return lines + [""]
+
+
 def markdown(table: dict) -> str:
-  """The residual base's and every grid row's validation criteria."""
+  """The residual base's, every grid row's and every row's validation
+  criteria."""
   lines = []
   base = table.get("residual_base_validation") or {}
   if base:
@@ -59,6 +78,11 @@ def markdown(table: dict) -> str:
       if key in per_seed[0][0]["point"]:
         lines += [f"The control ({key} > 0) is kept by "
                   f"{kept(per_seed, key)} of {len(per_seed)} seeds.", ""]
+  per_row = table.get("validation_mae_seeds") or {}
+  if per_row:
+    order = [r for r in table.get("row_order", []) if r in per_row]
+    lines += _row_lines({r: per_row[r] for r in order + sorted(
+        set(per_row) - set(order))})
   lines.append("Criterion: mean validation MAE over the full supports and "
                "the supports cut to each curve K (lower is better); * = "
                "the seed's choice. No test rating is read.")
