@@ -23,14 +23,15 @@ from absl import flags
 
 from metarec_jax.core import cli, io
 from metarec_jax.experiments import (benchmark, compile_report, docs,
-                                     findings, scaling, service_docs,
-                                     validation_report)
+                                     findings, known_user_prior, scaling,
+                                     service_docs, validation_report)
 
 _UPDATE = flags.DEFINE_bool("update", False, "Rewrite the stale blocks.")
 _EXAMPLES = flags.DEFINE_bool("examples", False, "Rerun the examples too.")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPILE = "results/compile_cpu.json"  # scripts/compile_report.py
 SCALING = "results/scaling_cpu.json"  # scripts/scaling.py
+KNOWN_USERS = "results/known_user_prior_ml1m.json"  # its script
 
 
 def _read(path):
@@ -63,6 +64,8 @@ def _generated() -> dict:
       validation_report.markdown(table)
       for link, table in named.values()
       if "grid_validation" in table or "residual_base_validation" in table}
+  out["docs/results.md"]["known_user_prior"] = known_user_prior.markdown(
+      json.loads(_read(KNOWN_USERS)))
   # What each regenerated table says: the numbers docs/tables.md argues from.
   out["docs/tables.md"] = {
       "findings_" + os.path.basename(link).removesuffix(".md"):
