@@ -55,6 +55,28 @@ _SCRIPT = textwrap.dedent("""
                    "mesh": dict(mesh.shape),
                    "params": [np.asarray(x).ravel().tolist()
                               for x in jax.tree.leaves(params)]}}
+    # Each process's share of a batch, built alone (engine.Group's
+    # device_batches with local=True, as with several processes), against
+    # the whole batch built and placed: same values, same layout.
+    import types
+    from metarec_jax.data import schedule
+    sched = [schedule.Schedule(tasks, 8, (32,), s) for s in (0, 1)]
+    for name, mesh in (("4", sharding.task_mesh(4)),
+                       ("2x2", sharding.run_task_mesh(2, 4))):
+      g = types.SimpleNamespace(runs=[0, 1], schedules=sched, mesh=mesh,
+                                config=types.SimpleNamespace(batch_size=8))
+      g.batch = lambda at, g=g: engine.Group.batch(g, at)
+      g.place = lambda b, task_axis=1, g=g: engine.Group.place(g, b,
+                                                               task_axis)
+      same = []
+      for at, n in ((0, 1), (5, 3)):
+        whole = engine.Group.device_batches(g, at, n, local=False)
+        local = engine.Group.device_batches(g, at, n, local=True)
+        for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(local)):
+          same.append(a.shape == b.shape and a.sharding == b.sharding
+                      and np.array_equal(np.asarray(a), np.asarray(b)))
+        same.append(float(np.asarray(whole.task_mask).sum()) > 0)
+      out[name]["local_batches_equal"] = all(same)
     print(json.dumps(out))
 """)
 
@@ -77,6 +99,7 @@ def test_one_four_and_two_by_two_devices_agree(tmp_path):
   assert out["2x2"]["mesh"] == {"runs": 2, "tasks": 2}
   for other in (out["4"], out["2x2"]):
     assert other["shards"] == 4
+    assert other["local_batches_equal"]
     np.testing.assert_allclose(one["loss"], other["loss"], rtol=1e-5)
     assert len(one["params"]) == len(other["params"])
     for a, b in zip(one["params"], other["params"]):

@@ -18,7 +18,10 @@ class Schedule:
     self.per_epoch = len(batching.plan_batches(tasks, batch_size, buckets))
     self._epoch, self._plan = None, None
 
-  def batch(self, step: int) -> TaskBatch:
+  def batch(self, step: int, rows: range | None = None) -> TaskBatch:
+    """Step's batch; with rows, only those rows of it (real tasks fill a
+    batch's first rows, padding the rest, so any range of rows is the
+    same slice of the whole batch)."""
     epoch, i = divmod(step, self.per_epoch)
     if epoch != self._epoch:
       rng = scenarios.rng_for(self.seed, "train", epoch)
@@ -26,4 +29,7 @@ class Schedule:
                                          self.buckets, rng)
       self._epoch = epoch
     size, idx = self._plan[i]
-    return batching.pad_tasks(self.tasks, idx, size, self.batch_size)
+    if rows is None:
+      return batching.pad_tasks(self.tasks, idx, size, self.batch_size)
+    return batching.pad_tasks(self.tasks, idx[rows.start:rows.stop], size,
+                              len(rows))

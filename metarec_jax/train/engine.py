@@ -102,6 +102,33 @@ class Group:
     """Every run's batch of step `at`, padded to the largest bucket."""
     return batching.stack([s.batch(at) for s in self.schedules])
 
+  def device_batches(self, at: int, n: int, local: bool | None = None):
+    """The batches of steps at..at+n-1 on the devices: [R, T] (n = 1) or
+    [n, R, T] (a scan's). With several processes (or local=True) each
+    builds only the runs and task rows its own devices hold
+    (sharding.assemble); else the whole batch is built and placed."""
+    if local is None:
+      local = self.mesh is not None and jax.process_count() > 1
+    if not local:
+      if n == 1:
+        return self.place(self.batch(at))
+      return self.place(batching.stack([self.batch(s) for s in
+                                        range(at, at + n)]), task_axis=2)
+    task_axis = 1 if n == 1 else 2
+    runs, size = len(self.runs), self.config.batch_size
+    sharding.check_split(size, self.mesh)
+    shape = (runs, size) if n == 1 else (n, runs, size)
+
+    def piece(index):
+      steps = [at] if n == 1 else [at + j for j in index[0]]
+      run_rows, task_rows = index[-2], index[-1]
+      out = [batching.stack([self.schedules[r].batch(s, task_rows)
+                             for r in run_rows]) for s in steps]
+      return out[0] if n == 1 else batching.stack(out)
+
+    return sharding.assemble(shape, sharding.task_sharded(
+        self.mesh, task_axis), piece)
+
   def stacked_best(self):
     """The runs' best params on the run axis, replicated on every device of
     every process when sharded (orbax saves global arrays)."""
@@ -229,16 +256,13 @@ def _compile(group: Group, step_fn) -> float:
 
 def _advance(group: Group, n: int, step_fn, scanned) -> list:
   """Runs n meta-steps (one jitted scan when n > 1); returns their metrics."""
+  batches = group.device_batches(group.done, n)
   if n > 1:
-    batches = batching.stack([group.batch(s) for s in
-                              range(group.done, group.done + n)])
-    group.states, m = scanned(group.states, group.tables,
-                              group.place(batches, task_axis=2),
+    group.states, m = scanned(group.states, group.tables, batches,
                               group.hparams)
     out = [take(m, j) for j in range(n)]
   else:
-    group.states, m = step_fn(group.states, group.tables,
-                              group.place(group.batch(group.done)),
+    group.states, m = step_fn(group.states, group.tables, batches,
                               group.hparams)
     out = [m]
   group.done += n

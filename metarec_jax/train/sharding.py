@@ -77,11 +77,42 @@ def shard_batch(batch, mesh: Mesh, task_axis: int = 0):
   """Places every array of a TaskBatch with its task axis (0, or 1 behind
   the run axis, 2 for a scan's stacked batches) split over the mesh. The
   batch size must be a multiple of the task axis's device count."""
-  n, tasks = mesh.shape[TASK_AXIS], batch.user.shape[task_axis]
+  check_split(batch.user.shape[task_axis], mesh)
+  return place(batch, task_sharded(mesh, task_axis))
+
+
+def check_split(tasks: int, mesh: Mesh) -> None:
+  n = mesh.shape[TASK_AXIS]
   if tasks % n:
     raise ConfigError(f"--config.batch_size={tasks} does not split over {n} "
                       f"devices; use a multiple of {n}.")
-  return place(batch, task_sharded(mesh, task_axis))
+
+
+def assemble(shape: tuple, sharding_: NamedSharding, piece):
+  """A global tree whose leaves lead with `shape`, laid out by sharding_,
+  built from this process's devices' pieces only: piece(index) is the host
+  tree of the block `index` (one range(start, stop) per leading axis).
+  Each process thus builds only its share of a task batch; devices holding
+  the same block share one piece."""
+  blocks, per_device = {}, []
+  for device, index in sharding_.addressable_devices_indices_map(
+      shape).items():
+    key = tuple(range(*s.indices(n)) for s, n in zip(index, shape))
+    if key not in blocks:
+      blocks[key] = jax.tree.map(np.asarray, piece(key))
+    per_device.append((device, blocks[key]))
+  first = per_device[0][1]
+
+  def leaf(path_leaves):
+    host0 = path_leaves[0]
+    global_shape = tuple(shape) + host0.shape[len(shape):]
+    return jax.make_array_from_single_device_arrays(
+        global_shape, sharding_,
+        [jax.device_put(x, d) for x, (d, _) in zip(path_leaves, per_device)])
+
+  leaves = [jax.tree.leaves(tree) for _, tree in per_device]
+  return jax.tree.unflatten(jax.tree.structure(first),
+                            [leaf(list(col)) for col in zip(*leaves)])
 
 
 def place(tree, sharding_: NamedSharding):
