@@ -157,3 +157,21 @@ def test_two_runs_split_over_runs_and_tasks_match_one_device(tmp_path):
         np.testing.assert_allclose(x, y, atol=1e-5, rtol=1e-4)
   # The two runs differ (rates): the comparison can fail.
   assert one["records"][0]["history"] != one["records"][1]["history"]
+
+
+def test_process_zero_refusing_the_workdir_stops_the_other_naming_it(
+    config, tmp_path):
+  """Process 0 alone claims the workdir; when it refuses (a finished run
+  there), process 1 stops too, with process 0's reason."""
+  w = tmp_path / "w"
+  w.mkdir()
+  (w / "results.json").write_text("{}")
+  port = _free_port()
+  t0 = time.time()
+  (rc0, _, err0), (rc1, _, err1) = _launch(
+      [_distributed(config, w, port, p) for p in (0, 1)], devices=2)
+  assert rc0 == 2 and "holds a finished run" in err0, err0[-2000:]
+  assert rc1 != 0 and "process 0" in err1, err1[-2000:]
+  assert "holds a finished run" in err1, err1[-2000:]
+  assert time.time() - t0 < 60
+  assert (w / "results.json").read_text() == "{}"  # Nothing overwritten.

@@ -7,7 +7,9 @@ skip every write, so a shared workdir sees each file once. On one process
 both are no-ops.
 """
 
+import itertools
 import sys
+import time
 
 
 def _jax():
@@ -59,12 +61,17 @@ def _store():
 
 
 def report_failure(message: str) -> None:
+  """Leaves message with the coordinator. Process 0 hosts the coordinator,
+  so it stays a moment for the others, polling, to read it before its exit
+  takes the store down."""
   store = _store()
   if store is not None:
     try:
       store.key_value_set(f"{_FAILED}/{process_index()}", message[-4000:])
     except Exception:  # pylint: disable=broad-except
-      pass  # The coordinator itself is gone: nothing to tell.
+      return  # The coordinator itself is gone: nothing to tell.
+    if process_index() == 0:
+      time.sleep(2.0)
 
 
 def other_failures() -> list[str]:
@@ -79,3 +86,38 @@ def other_failures() -> list[str]:
   me = str(process_index())
   return [f"process {key.rsplit('/', 1)[-1]}: {value}"
           for key, value in sorted(found) if key.rsplit("/", 1)[-1] != me]
+
+
+_ANNOUNCED = "metarec_announced"
+_ANNOUNCEMENTS = itertools.count()  # The same sequence in every process.
+
+
+def next_announcement() -> str:
+  """A fresh key for one announce/await pair: every process calls this at
+  the same point of the same code, so their counters agree."""
+  return f"{_ANNOUNCED}/{next(_ANNOUNCEMENTS)}"
+
+
+def announce(key: str) -> None:
+  """Process 0 tells the others that `key`'s step is done."""
+  store = _store()
+  if store is not None and process_count() > 1:
+    store.key_value_set(key, "done")
+
+
+def await_announcement(key: str, poll_s: float = 0.5) -> str | None:
+  """Waits until process 0 announces key; returns None then, or 'process
+  i: message' as soon as another process reports a failure instead (a
+  barrier would wait for the failed process until its heartbeat times
+  out, and then not say why)."""
+  store = _store()
+  if store is None or process_count() == 1:
+    return None
+  while True:
+    try:
+      store.blocking_key_value_get(key, int(poll_s * 1000))
+      return None
+    except Exception:  # pylint: disable=broad-except
+      failed = other_failures()  # A timeout: has anyone failed meanwhile?
+      if failed:
+        return failed[0]

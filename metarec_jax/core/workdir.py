@@ -40,11 +40,16 @@ def claim(workdir: str, overwrite: bool = False,
   """Holds the workdir's lock for the block (see _claim_here). In a run of
   several processes process 0 claims it, and the others wait until it has
   (and has removed what `overwrite` removes) before they read it."""
+  key = hosts.next_announcement()
   if not hosts.is_writer():
+    failed = hosts.await_announcement(key)
+    if failed:  # cli names that process and its error.
+      raise WorkdirError(f"{workdir}: process 0 did not claim it")
     hosts.barrier("workdir claimed")
     yield
     return
   with _claim_here(workdir, overwrite, finished, outputs):
+    hosts.announce(key)
     hosts.barrier("workdir claimed")
     yield
 
