@@ -23,10 +23,11 @@ NAMES = list(registry.BUILDERS) + ["melu_fo_text", "finetune_text",
                                    "ridge_text", registry.ENSEMBLE]
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-  folder = write_dataset(str(tmp_path_factory.mktemp("data")))
-  config = tiny_config(folder)
+def table_setup(folder: str):
+  """(config, prep): the tiny dataset as the tables' rows see it (residual,
+  priors, small shapes) with stand-in item text. Shared with
+  test_mixed_precision.py."""
+  config = tiny_config(write_dataset(folder))
   config.model.residual = True
   config.bias_prior, config.support_prior = 2.0, 5.0
   config.model.z_dim, config.model.clusters = 4, 3
@@ -39,6 +40,11 @@ def setup(tmp_path_factory):
   prep.tables["item_text"] = (text / np.linalg.norm(
       text, axis=1, keepdims=True)).astype(np.float32)
   return config, prep
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+  return table_setup(str(tmp_path_factory.mktemp("data")))
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -9,26 +9,14 @@ import jax
 import numpy as np
 import pytest
 
-from metarec_jax.data import pipeline
 from metarec_jax.meta import base, registry
 from method_checks import toy_batch
-from test_conformance import NAMES
-from tiny_run import tiny_config, write_dataset
+from test_conformance import NAMES, table_setup
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-  folder = write_dataset(str(tmp_path_factory.mktemp("data")))
-  config = tiny_config(folder)
-  config.model.residual = True
-  config.bias_prior, config.support_prior = 2.0, 5.0
-  config.model.z_dim, config.model.clusters = 4, 3
-  config.ensemble_size, config.inner_steps = 2, 1
-  config.model.hidden = (8,)
-  prep = pipeline.prepare(config.data, 0)
-  text = np.random.default_rng(0).normal(size=(len(prep.items), 16))
-  prep.tables["item_text"] = (text / np.linalg.norm(
-      text, axis=1, keepdims=True)).astype(np.float32)
+  config, prep = table_setup(str(tmp_path_factory.mktemp("data")))
   return config, prep, jax.tree.map(np.asarray, prep.tables), toy_batch(prep)
 
 
