@@ -60,7 +60,11 @@ _SCRIPT = textwrap.dedent("""
     # the whole batch built and placed: same values, same layout.
     import types
     from metarec_jax.data import schedule
-    sched = [schedule.Schedule(tasks, 8, (32,), s) for s in (0, 1)]
+    # Two buckets: at a step the two runs' batches may differ in support
+    # width, and every block must take the whole batch's.
+    sched = [schedule.Schedule(tasks, 8, (8, 32), s) for s in (0, 1)]
+    widths = [[sc.support_size(t) for sc in sched] for t in range(8)]
+    out["run_widths_differ"] = any(len(set(w)) > 1 for w in widths)
     for name, mesh in (("4", sharding.task_mesh(4)),
                        ("2x2", sharding.run_task_mesh(2, 4))):
       g = types.SimpleNamespace(runs=[0, 1], schedules=sched, mesh=mesh,
@@ -69,7 +73,7 @@ _SCRIPT = textwrap.dedent("""
       g.place = lambda b, task_axis=1, g=g: engine.Group.place(g, b,
                                                                task_axis)
       same = []
-      for at, n in ((0, 1), (5, 3)):
+      for at, n in [(t, 1) for t in range(8)] + [(5, 3)]:
         whole = engine.Group.device_batches(g, at, n, local=False)
         local = engine.Group.device_batches(g, at, n, local=True)
         for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(local)):
@@ -88,7 +92,8 @@ def _run(tmp_path) -> dict:
   script = _SCRIPT.format(tests=os.path.dirname(os.path.abspath(__file__)),
                           data=str(tmp_path / "data"))
   out = subprocess.run([sys.executable, "-c", script], env=env,
-                       capture_output=True, text=True, check=True)
+                       capture_output=True, text=True, check=False)
+  assert out.returncode == 0, out.stderr[-3000:]
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -97,6 +102,7 @@ def test_one_four_and_two_by_two_devices_agree(tmp_path):
   one = out["1"]
   assert out["devices"] == 4 and one["shards"] == 1
   assert out["2x2"]["mesh"] == {"runs": 2, "tasks": 2}
+  assert out["run_widths_differ"]  # The local build's hard case occurs.
   for other in (out["4"], out["2x2"]):
     assert other["shards"] == 4
     assert other["local_batches_equal"]

@@ -92,10 +92,12 @@ _ANNOUNCED = "metarec_announced"
 _ANNOUNCEMENTS = itertools.count()  # The same sequence in every process.
 
 
-def next_announcement() -> str:
-  """A fresh key for one announce/await pair: every process calls this at
-  the same point of the same code, so their counters agree."""
-  return f"{_ANNOUNCED}/{next(_ANNOUNCEMENTS)}"
+def next_announcement(what: str) -> str:
+  """A fresh key for one announce/await pair about `what` (a workdir):
+  every process calls this at the same point of the same code, so their
+  counters agree; `what` keeps a process that got out of step from taking
+  another step's key."""
+  return f"{_ANNOUNCED}/{next(_ANNOUNCEMENTS)}:{what}"
 
 
 def announce(key: str) -> None:
@@ -105,19 +107,26 @@ def announce(key: str) -> None:
     store.key_value_set(key, "done")
 
 
-def await_announcement(key: str, poll_s: float = 0.5) -> str | None:
+def await_announcement(key: str, poll_s: float = 0.5,
+                       timeout_s: float = 600.0) -> str | None:
   """Waits until process 0 announces key; returns None then, or 'process
   i: message' as soon as another process reports a failure instead (a
   barrier would wait for the failed process until its heartbeat times
-  out, and then not say why)."""
+  out, and then not say why), or a message after timeout_s. A process 0
+  killed outright takes the store with it: the calls then fail at once,
+  and this waits out the heartbeat timeout that stops this process."""
   store = _store()
   if store is None or process_count() == 1:
     return None
-  while True:
+  deadline = time.monotonic() + timeout_s
+  while time.monotonic() < deadline:
+    t0 = time.monotonic()
     try:
       store.blocking_key_value_get(key, int(poll_s * 1000))
       return None
     except Exception:  # pylint: disable=broad-except
-      failed = other_failures()  # A timeout: has anyone failed meanwhile?
+      failed = other_failures()  # Timed out: has anyone failed meanwhile?
       if failed:
         return failed[0]
+      time.sleep(max(0.0, poll_s - (time.monotonic() - t0)))
+  return f"process 0: no word in {timeout_s:g} s"

@@ -40,11 +40,11 @@ def claim(workdir: str, overwrite: bool = False,
   """Holds the workdir's lock for the block (see _claim_here). In a run of
   several processes process 0 claims it, and the others wait until it has
   (and has removed what `overwrite` removes) before they read it."""
-  key = hosts.next_announcement()
+  key = hosts.next_announcement(f"claim {os.path.abspath(workdir)}")
   if not hosts.is_writer():
     failed = hosts.await_announcement(key)
-    if failed:  # cli names that process and its error.
-      raise WorkdirError(f"{workdir}: process 0 did not claim it")
+    if failed:
+      raise WorkdirError(f"{workdir}: not claimed, because {failed}")
     hosts.barrier("workdir claimed")
     yield
     return

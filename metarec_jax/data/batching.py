@@ -93,11 +93,12 @@ def padding_fraction(tasks: TaskSet, batch_size: int,
 
 
 def repad(batch: TaskBatch, support_size: int) -> TaskBatch:
-  """Pads a batch's support axis up to support_size (masked slots)."""
-  extra = support_size - batch.support_items.shape[1]
+  """Pads a batch's support axis (the last; leading run or step axes are
+  kept) up to support_size (masked slots)."""
+  extra = support_size - batch.support_items.shape[-1]
   if extra == 0:
     return batch
-  pad = lambda x: np.pad(x, ((0, 0), (0, extra)))
+  pad = lambda x: np.pad(x, ((0, 0),) * (x.ndim - 1) + ((0, extra),))
   return batch.replace(support_items=pad(batch.support_items),
                        support_ratings=pad(batch.support_ratings),
                        support_mask=pad(batch.support_mask))
@@ -106,7 +107,7 @@ def repad(batch: TaskBatch, support_size: int) -> TaskBatch:
 def stack(batches: Sequence[TaskBatch]) -> TaskBatch:
   """[n] batches -> one batch with a leading axis n, support padded to the
   largest among them."""
-  size = max(b.support_items.shape[1] for b in batches)
+  size = max(b.support_items.shape[-1] for b in batches)
   padded = [repad(b, size) for b in batches]
   names = [f.name for f in dataclasses.fields(TaskBatch)]
   return TaskBatch(**{n: np.stack([getattr(b, n) for b in padded])

@@ -50,8 +50,10 @@ def _row_lines(per_row: dict) -> list[str]:
            "| row | " + " | ".join(f"seed {s}" for s in range(len(next(
                iter(per_row.values()))))) + " | mean |",
            "|---|" + "---|" * (len(next(iter(per_row.values()))) + 1)]
-  best = [min(v[s] for v in per_row.values())
-          for s in range(len(next(iter(per_row.values()))))]
+  seeds = len(next(iter(per_row.values())))
+  if any(len(v) != seeds or None in v for v in per_row.values()):
+    return [f"(rows with missing seeds: {sorted(per_row)})", ""]
+  best = [min(v[s] for v in per_row.values()) for s in range(seeds)]
   for row, values in per_row.items():
     cells = [f"{v:.4f}" + ("*" if v == b else "")
              for v, b in zip(values, best)]

@@ -8,10 +8,11 @@ the meta-gradient flows back through the casts into the float32 parameters
 and optimiser state stay float32. Predictions and the loss come back as
 float32, so evaluation, selection and serving are unchanged.
 
-What stays float32 inside a method is the method's own business: linear
-solves (meta/ridge_head.py, meta/mf_meta.py, meta/content.py) upcast their
-systems, since bfloat16's 8-bit mantissa turns a Gram solve into noise and
-XLA's CPU LU has no bfloat16 kernel. A closed-form fit (`fit`, mf_foldin)
+What stays float32 inside a method is the method's own business: the
+closed-form heads (meta/ridge_head.py: ridge, content, mf_foldin, mf_meta)
+form and solve their systems in float32, since a bfloat16 Gram matrix
+loses its small diagonal precisions and XLA's CPU Cholesky has no
+bfloat16 kernel. A closed-form fit (`fit`, mf_foldin)
 runs in float32: it is fitted once, not stepped.
 
 Wrapped inside meta/residual.py's Residual, so the floor's offsets (item
@@ -44,7 +45,9 @@ def _upcast(tree):
 class MixedPrecision:
   """Wraps a method: computes in `dtype`, keeps float32 params and outputs.
 
-  Support ratings and masks are cast too (an encoder that reads them,
+  Float tables holding counts (item_count) are cast too: bfloat16 holds
+  integers exactly only up to 256, and the residual floor, which reads
+  them, sits outside this wrapper. Support ratings and masks are cast too (an encoder that reads them,
   TaNP's, would otherwise promote its layers back to float32); query
   ratings stay float32, so a method's loss forms each error in float32.
   """

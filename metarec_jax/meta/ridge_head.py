@@ -21,29 +21,39 @@ import jax.numpy as jnp
 
 
 def _cholesky_solve(a: jax.Array, b: jax.Array) -> jax.Array:
-  """a^-1 b, factorised in at least float32, returned in b's dtype: a
-  bfloat16 Gram matrix (meta/mixed_precision.py) has too few mantissa bits
-  to factorise, and XLA's CPU Cholesky has no bfloat16 kernel."""
-  dtype = jnp.promote_types(jnp.result_type(a, b), jnp.float32)
-  factor = jax.scipy.linalg.cho_factor(a.astype(dtype), lower=True)
-  return jax.scipy.linalg.cho_solve(factor, b.astype(dtype)).astype(b.dtype)
+  factor = jax.scipy.linalg.cho_factor(a, lower=True)
+  return jax.scipy.linalg.cho_solve(factor, b)
+
+
+def _at_least_float32(*arrays):
+  """The arrays in float32 or wider, and the dtype to return in. A system
+  formed in bfloat16 (meta/mixed_precision.py) loses its small diagonal
+  precisions against O(10-100) Gram entries and may then be singular;
+  XLA's CPU Cholesky has no bfloat16 kernel either. So the head forms and
+  solves its system in float32 and returns in the caller's dtype."""
+  out = jnp.result_type(*arrays)
+  dtype = jnp.promote_types(out, jnp.float32)
+  return [jnp.asarray(a).astype(dtype) for a in arrays], out
 
 
 def posterior_mean(phi: jax.Array, y: jax.Array, mask: jax.Array,
                    precision: jax.Array, prior_mean: jax.Array) -> jax.Array:
   """One task: w [d] from phi [S, d], y [S], mask [S], precision [d] (or a
   scalar; positive), prior_mean [d]."""
+  (phi, y, mask, precision, prior_mean), out = _at_least_float32(
+      phi, y, mask, precision, prior_mean)
   precision = jnp.broadcast_to(precision, prior_mean.shape)
   masked = phi * mask[:, None]
   gram = masked.T @ phi + jnp.diag(precision)
   delta = _cholesky_solve(gram, masked.T @ (y - phi @ prior_mean))
-  return prior_mean + delta
+  return (prior_mean + delta).astype(out)
 
 
 def dual_coefficients(kernel: jax.Array, residual: jax.Array,
                       mask: jax.Array) -> jax.Array:
   """One task: alpha [S] = (M K M + I)^{-1} M r from kernel K [S, S] =
   Phi Lambda^{-1} Phi^T and r = y - Phi w0 [S]; alpha is 0 on padding."""
+  (kernel, residual, mask), out = _at_least_float32(kernel, residual, mask)
   masked = kernel * mask[:, None] * mask[None, :]
   return _cholesky_solve(masked + jnp.eye(mask.shape[0], dtype=kernel.dtype),
-                         mask * residual)
+                         mask * residual).astype(out)

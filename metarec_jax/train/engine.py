@@ -118,12 +118,17 @@ class Group:
     runs, size = len(self.runs), self.config.batch_size
     sharding.check_split(size, self.mesh)
     shape = (runs, size) if n == 1 else (n, runs, size)
+    # Every block padded to the whole batch's support width (the largest
+    # bucket of any run at any of the steps), as batching.stack pads it.
+    width = max(s.support_size(t) for s in self.schedules
+                for t in range(at, at + n))
 
     def piece(index):
       steps = [at] if n == 1 else [at + j for j in index[0]]
       run_rows, task_rows = index[-2], index[-1]
-      out = [batching.stack([self.schedules[r].batch(s, task_rows)
-                             for r in run_rows]) for s in steps]
+      out = [batching.stack([batching.repad(
+          self.schedules[r].batch(s, task_rows), width) for r in run_rows])
+             for s in steps]
       return out[0] if n == 1 else batching.stack(out)
 
     return sharding.assemble(shape, sharding.task_sharded(
