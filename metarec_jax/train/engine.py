@@ -81,8 +81,10 @@ class Group:
         start=lambda p, r=r: init_from.initial_params(
             p, r.config, r.prep, r.workdir, sources, r.init_source))
                          for r in runs])
-    self.best = [jax.device_get(take(self.states.params, i))
-                 for i in range(len(runs))]
+    # Indexed on the host: on the device each leaf shape's slice was a
+    # program of its own to compile.
+    host = jax.device_get(self.states.params)
+    self.best = [take(host, i) for i in range(len(runs))]
     self.records = [{"best_step": 0, "best_validation_mae": float("inf"),
                      "history": []} for _ in runs]
     self.schedules = [schedule.Schedule(

@@ -6,6 +6,8 @@ batch, so seeds, sweep points and ensemble members of one method share one
 compiled step: every argument has a leading run axis [R].
 """
 
+import functools
+
 import chex
 import flax
 import jax
@@ -41,16 +43,30 @@ def init_state(method: base.Method, tables: dict, seed: int, outer_lr: float,
   """One run's state: params from its seed (or the given params, to
   continue from a trained run), optimizer with its rates. start, if given,
   maps the fresh params to the ones to start from (train/init_from.py)."""
-  key = jax.random.fold_in(jax.random.key(seed), 1)
-  k_init, k_train = jax.random.split(key)
+  k_init, k_train = _run_keys(seed)
   if params is None:
     # One program, not one small compile per initializer and leaf shape
     # (eagerly, flax's initializers compiled ~10 programs: 5 s on a CPU).
     params = jax.jit(method.init)(k_init, tables)
     if start is not None:
       params = jax.tree.map(jnp.asarray, start(params))
-  opt_state = make_optimizer(clip_norm, outer_lr, weight_decay).init(params)
-  return TrainState(params, opt_state, jnp.zeros((), jnp.int32), k_train)
+  opt_state, count = _optimizer_init(params, outer_lr, weight_decay,
+                                     clip_norm=clip_norm)
+  return TrainState(params, opt_state, count, k_train)
+
+
+# The run's keys and the optimizer's zeros are one program each: eagerly
+# they were ~20 one-op programs, one per leaf shape (~0.8 s of a quick
+# start's compiling on a CPU). Integer key bits and zeros: the same values.
+@jax.jit
+def _run_keys(seed):
+  return tuple(jax.random.split(jax.random.fold_in(jax.random.key(seed), 1)))
+
+
+@functools.partial(jax.jit, static_argnames="clip_norm")
+def _optimizer_init(params, outer_lr, weight_decay, clip_norm):
+  optimizer = make_optimizer(clip_norm, outer_lr, weight_decay)
+  return optimizer.init(params), jnp.zeros((), jnp.int32)
 
 
 def apply_gradients(optimizer, state: TrainState, grads) -> TrainState:
