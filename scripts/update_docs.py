@@ -24,7 +24,8 @@ from absl import flags
 from metarec_jax.core import cli, io
 from metarec_jax.experiments import (benchmark, compile_report, docs,
                                      findings, known_user_prior, scaling,
-                                     service_docs, validation_report)
+                                     service_docs, speed_targets,
+                                     validation_report)
 
 _UPDATE = flags.DEFINE_bool("update", False, "Rewrite the stale blocks.")
 _EXAMPLES = flags.DEFINE_bool("examples", False, "Rerun the examples too.")
@@ -32,11 +33,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPILE = "results/compile_cpu.json"  # scripts/compile_report.py
 SCALING = "results/scaling_cpu.json"  # scripts/scaling.py
 KNOWN_USERS = "results/known_user_prior_ml1m.json"  # its script
+ML1M_TIMING = "docs/tables/coldstart_ml1m_timing.json"
+GPU_BENCH = "results/bench_gpu.json"  # scripts/accelerator_check.sh
 
 
 def _read(path):
   with open(os.path.join(ROOT, path), encoding="utf-8") as f:
     return f.read()
+
+
+def _targets() -> str:
+  gpu = (json.loads(_read(GPU_BENCH))
+         if os.path.exists(os.path.join(ROOT, GPU_BENCH)) else None)
+  return speed_targets.markdown(
+      json.loads(_read(COMPILE)), json.loads(_read(ML1M_TIMING)), gpu,
+      (COMPILE, ML1M_TIMING) + ((GPU_BENCH,) if gpu else ())) + "\n"
 
 
 def _generated() -> dict:
@@ -55,7 +66,8 @@ def _generated() -> dict:
                                  "compile_report": compile_report.markdown(
                                      json.loads(_read(COMPILE)), COMPILE),
                                  "scaling": scaling.markdown(
-                                     json.loads(_read(SCALING)), SCALING)},
+                                     json.loads(_read(SCALING)), SCALING),
+                                 "targets": _targets()},
          "docs/service.md": {"service_perf": service_docs.perf_table(
              json.loads(_read(service_docs.RESULTS)), service_docs.RESULTS)}}
   # Every validation number each regenerated table's choices compared.

@@ -1,0 +1,45 @@
+"""docs/performance.md's targets block (experiments/speed_targets.py): the
+verdicts follow the measured numbers, a table's compile seconds are summed
+over its rows' training parts, and a missing GPU run says so."""
+
+from metarec_jax.experiments import speed_targets
+
+
+def _compile_report(empty_s, warm_s):
+  run = lambda s: {"compiles": {"compile_s": s, "compiles": 23,
+                                "trace_s": 0.9, "lower_s": 0.7}}
+  return {"empty_cache": run(empty_s), "warm_cache": run(warm_s)}
+
+
+TIMING = {"cpus": 2, "wall_s": 1000.0, "load_avg": [1.0, 1.0, 1.0],
+          "global": {"wall_s": 400.0, "train": [{"compile_s": 3.5},
+                                                {"compile_s": 1.25}]},
+          "mf_foldin": {"wall_s": 600.0, "train": [{"compile_s": 0.0}]},
+          "validation_mae": {}}
+
+
+def test_compile_seconds_sum_over_rows_and_parts():
+  assert speed_targets.table_compile_s(TIMING) == 4.75
+
+
+def test_verdicts_follow_the_measurements():
+  rows = speed_targets.rows(_compile_report(12.0, 0.5), TIMING, None)
+  got = {name: speed_targets.verdict(limit, measured)
+         for name, limit, measured, _ in rows}
+  assert list(got.values()) == ["missed", "met", "missed", "not measured"]
+  fast = dict(TIMING, wall_s=899.0)
+  rows = speed_targets.rows(_compile_report(9.99, 0.5), fast,
+                            {"table": {"wall_s": 170.0,
+                                       "rows_done": ["global", "maml"]}})
+  assert [speed_targets.verdict(r[1], r[2]) for r in rows] == ["met"] * 4
+  assert "2 rows within the step's cap" in rows[-1][3]
+  assert "2 rows" in rows[2][3] and "4.8 s" in rows[2][3]
+
+
+def test_markdown_names_its_files_and_a_missing_gpu_run():
+  text = speed_targets.markdown(_compile_report(9.2, 0.5), TIMING, None,
+                                ("results/compile_cpu.json", "t.json"))
+  assert "`results/compile_cpu.json`, `t.json`" in text
+  assert "| ML-1M 5-seed table, empty cache (CPU) | 900 | 1,000.0 | missed" \
+      in text
+  assert "results/bench_gpu.json absent" in text
