@@ -162,6 +162,9 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
   c.mf_fold_regs = (1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
   c.mf_item_regs = (0.1, 1.0, 10.0, 100.0)
   c.mf_sweeps = 10
+  # Non-empty: existing users fold in from their pool factors, at the
+  # precision (or off) a pool holdout chooses (meta/known_users.py).
+  c.mf_known_user_precisions = ()
 
   # Overfitting controls every method gets, in meta-training only
   # (metarec_jax/train/controls.py); 0 and () are off, the plain step.

@@ -127,6 +127,14 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
     c.methods = METHODS[:6] + TEXT_METHODS + METHODS[6:]
   # Per-row static overrides, written a priori (none is chosen on data).
   c.tuned = {"mf_meta": {"init_from": "row:mf_foldin"}}
+  # A row on request (add it to --config.methods): mf_foldin whose existing
+  # users fold in from their pool factors, the precision chosen on the
+  # pool (meta/known_users.py); validation users are new, so the
+  # criterion equals mf_foldin's and only the test scenarios differ.
+  c.tuned["mf_foldin_known"] = {
+      "method": "mf_foldin", "mf_known_user_precisions": (1.0, 3.0, 10.0,
+                                                          30.0)}
+  c.grid["mf_foldin_known"] = {}
   if "controls" in args:
     for row, method, grid, static in control_rows("text" in args):
       c.methods += (row,)

@@ -22,44 +22,10 @@ validation users, who are never in the pool, so validation cannot see it
 (docs/results.md, ML-1M goal).
 """
 
-import dataclasses
-
 import numpy as np
 
 from metarec_jax.meta import als
-
-
-@dataclasses.dataclass
-class Holdout:
-  """Pool ratings split into the refit part and held-out pseudo-new-item
-  tasks: [(user, support items, support ratings, query items, query
-  ratings)]."""
-  user: np.ndarray
-  item: np.ndarray
-  rating: np.ndarray
-  new_items: np.ndarray
-  tasks: list
-
-
-def holdout(user, item, rating, num_users: int, seed: int,
-            fraction: float = 1 / 7, min_ratings: int = 13,
-            max_support: int = 40) -> Holdout:
-  rng = np.random.default_rng([seed, 7])
-  rated = np.unique(item)
-  new = rng.choice(rated, size=max(1, int(len(rated) * fraction)),
-                   replace=False)
-  held = np.isin(item, new)
-  order = np.argsort(user[held], kind="stable")
-  uh, ih, yh = user[held][order], item[held][order], rating[held][order]
-  starts = np.searchsorted(uh, np.arange(num_users + 1))
-  tasks = []
-  for u in range(num_users):
-    s, t = starts[u], starts[u + 1]
-    if t - s >= min_ratings:
-      p = rng.permutation(t - s)
-      q, sp = p[:10], p[10:10 + max_support]
-      tasks.append((u, ih[s:t][sp], yh[s:t][sp], ih[s:t][q], yh[s:t][q]))
-  return Holdout(user[~held], item[~held], rating[~held], new, tasks)
+from metarec_jax.meta.known_users import Holdout, holdout
 
 
 def _with_one(q: np.ndarray) -> np.ndarray:

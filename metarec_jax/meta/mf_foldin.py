@@ -35,7 +35,8 @@ import numpy as np
 
 from metarec_jax.core.errors import ConfigError
 from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
-from metarec_jax.meta import als, base, inner, ridge_head, sparse_ridge
+from metarec_jax.meta import (als, base, inner, known_users, ridge_head,
+                              sparse_ridge)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +54,9 @@ class MFFoldIn:
   fold_regs: tuple = (1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
   item_regs: tuple = (0.1, 1.0, 10.0, 100.0)
   sweeps: int = 10
+  # Non-empty: a known user's fold-in starts from their pool factors, its
+  # precision chosen from these (or off) on the pool (meta/known_users.py).
+  known_user_precisions: tuple = ()
 
   @property
   def max_rank(self) -> int:
@@ -73,9 +77,23 @@ class MFFoldIn:
     """One task's fold-in: (p_u, b_u) [R + 1]."""
     phi = self.features(params, support.items)
     y = support.ratings - self.item_level(params, support.items)
-    prior = jnp.zeros((phi.shape[-1],), phi.dtype)
-    return ridge_head.posterior_mean(phi, y, support.mask,
-                                     jnp.exp(params["log_fold_reg"]), prior)
+    prior, precision = self.prior(params, support.user)
+    return ridge_head.posterior_mean(phi, y, support.mask, precision,
+                                     prior.astype(phi.dtype))
+
+  def prior(self, params, user) -> tuple:
+    """(prior mean [R + 1], precision) of one user's fold-in: 0 and the
+    fold-in's own, or a known user's pool solution (module known_users)."""
+    fold = jnp.exp(params["log_fold_reg"])
+    zero = jnp.zeros((self.max_rank + 1,), jnp.float32)
+    if "user_known" not in params:
+      return zero, fold
+    # Serving's new-user row lies past the table: unknown, not clamped
+    # onto the last user.
+    known = jnp.asarray(params["user_known"]).at[user].get(
+        mode="fill", fill_value=0.0) > 0
+    return (jnp.where(known, jnp.asarray(params["user_vector"])[user], zero),
+            jnp.where(known, jnp.exp(params["log_known_prec"]), fold))
 
   def item_level(self, params, items) -> jax.Array:
     """mu + b_i for items [n] -> [n]."""
@@ -153,9 +171,11 @@ class MFFoldIn:
              else sparse_ridge.CrossFitRidge)(als.content_features(tables),
                                               rated)
     grid, best = [], None
+    fits = {}
     for rank, reg in itertools.product(self.ranks, self.regs):
       f = als.fit(ratings["user"], ratings["item"], ratings["rating"],
                   num_users, num_items, rank, reg, self.sweeps, seed)
+      fits[rank, reg] = f
       rows, item_fit = self.item_rows(f, rated, ridge, offset)
       for fold_reg in self.fold_regs:
         params = self.from_factors(f, rows, fold_reg)
@@ -167,10 +187,36 @@ class MFFoldIn:
         if best is None or mae < best[0]:
           best = (mae, params, point)
     mae, params, point = best
+    record = {"best_validation_mae": mae, "chosen": point, "fit_grid": grid}
+    if self.known_user_precisions:
+      f = fits[point["rank"], point["reg"]]
+      make_ridge = lambda r: type(ridge)(als.content_features(tables), r)
+      lam, maes = known_users.choose_precision(
+          ratings, num_users, num_items, make_ridge, point["rank"],
+          point["reg"], point["fold_reg"], self.known_user_precisions, seed,
+          self.sweeps, self.item_regs, offset)
+      logging.info("mf_foldin known users: pool holdout MAE %s, chose %s",
+                   maes, lam)
+      params = {**params, **self.known_user_params(f, ratings, num_users,
+                                                   lam)}
+      record["known_user_precision"] = lam
+      record["known_user_holdout_mae"] = {str(k): round(v, 6)
+                                          for k, v in maes.items()}
     # "fit_grid", not "grid": that key is the table's row grid
     # (experiments/grid.py), which a table reads back from every row.
-    return params, {"best_validation_mae": mae, "chosen": point,
-                    "fit_grid": grid}
+    return params, record
+
+  def known_user_params(self, f: als.Factors, ratings: dict, num_users: int,
+                        lam) -> dict:
+    """Each pool user's (p_u, b_u), padded to max_rank, and who has one
+    (none when lam is None: the choice was off)."""
+    vector = np.zeros((num_users, self.max_rank + 1), np.float32)
+    vector[:, :f.users.shape[1]] = f.users
+    vector[:, -1] = f.user_bias
+    known = np.bincount(ratings["user"], minlength=num_users) > 0
+    return {"user_vector": vector,
+            "user_known": (known & (lam is not None)).astype(np.float32),
+            "log_known_prec": np.log(np.float32(lam or 1.0))}
 
 
 def build(config, model) -> MFFoldIn:
@@ -182,7 +228,11 @@ def build(config, model) -> MFFoldIn:
                         "positive values.")
   if config.mf_sweeps < 1:
     raise ConfigError(f"--config.mf_sweeps={config.mf_sweeps}: at least 1.")
+  known = tuple(config.get("mf_known_user_precisions", ()))
+  if known and min(known) <= 0:
+    raise ConfigError(f"--config.mf_known_user_precisions={known!r}: give "
+                      "positive values (or none: off).")
   return MFFoldIn(ranks=tuple(config.mf_ranks), regs=tuple(config.mf_regs),
                   fold_regs=tuple(config.mf_fold_regs),
                   item_regs=tuple(config.mf_item_regs),
-                  sweeps=config.mf_sweeps)
+                  sweeps=config.mf_sweeps, known_user_precisions=known)
