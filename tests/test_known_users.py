@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from metarec_jax.core.types import Support
+from metarec_jax.core.types import Query, Support
 from metarec_jax.data import pipeline
 from metarec_jax.experiments import known_user_prior
 from metarec_jax.meta import als, known_users, mf_foldin, registry
@@ -25,40 +25,55 @@ def _params(rng, items=6, rank=2, users=3):
           "log_fold_reg": np.log(np.float32(2.0))}
 
 
-def test_a_known_users_fold_in_is_the_ridge_around_their_pool_solution():
+def test_a_known_user_scores_new_items_around_their_pool_solution():
   rng = np.random.default_rng(0)
   method = mf_foldin.MFFoldIn(ranks=(2,))
   plain = _params(rng)
   known = {**plain,
            "user_vector": rng.normal(size=(3, 3)).astype(np.float32),
            "user_known": np.array([1, 0, 1], np.float32),
-           "log_known_prec": np.log(np.float32(5.0))}
+           "log_known_prec": np.log(np.float32(5.0)),
+           "item_new": np.array([0, 0, 0, 1, 1, 0], np.float32)}
   items = np.array([[1, 2, 4, 0], [0, 3, 5, 2]], np.int32)
   ratings = rng.uniform(1, 5, size=(2, 4)).astype(np.float32)
   mask = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], np.float32)
   support = Support(user=np.array([0, 1], np.int32), items=items,
                     ratings=ratings, mask=mask)
-  got = np.asarray(method.adapt(known, {}, support, {}))
+  got = np.asarray(method.adapt(known, {}, support, {}))  # [T, 2, R + 1]
   got_plain = np.asarray(method.adapt(plain, {}, support, {}))
   # Serving's new-user row (index 3, past the table) is unknown: not
   # clamped onto user 2, who is known.
   past = np.asarray(method.adapt(known, {}, support.replace(
       user=np.array([3, 3], np.int32)), {}))
-  np.testing.assert_array_equal(past, got_plain)
+  np.testing.assert_array_equal(past[:, 1], got_plain)
   for t, (lam, prior) in enumerate([(5.0, known["user_vector"][0]),
                                     (2.0, None)]):
     real = mask[t] > 0
     phi = known_users.with_one(plain["item_factors"][items[t][real]])
     resid = ratings[t][real] - plain["mu"] - plain["item_bias"][
         items[t][real]]
-    np.testing.assert_allclose(got[t], known_users.fold_in(
+    want = known_users.fold_in(phi, resid, 2.0)  # From 0, for rated items.
+    np.testing.assert_allclose(got_plain[t], want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(got[t, 0], got_plain[t])
+    np.testing.assert_allclose(got[t, 1], known_users.fold_in(
         phi, resid, lam, prior), rtol=1e-4, atol=1e-5)
-    # Without the known-user params every user folds in from 0.
-    np.testing.assert_allclose(got_plain[t], known_users.fold_in(
-        phi, resid, 2.0), rtol=1e-4, atol=1e-5)
   # Known user 0 moved toward their pool vector; unknown user 1 did not.
-  assert not np.allclose(got[0], got_plain[0], atol=1e-3)
-  np.testing.assert_array_equal(got[1], got_plain[1])
+  assert not np.allclose(got[0, 1], got_plain[0], atol=1e-3)
+  np.testing.assert_array_equal(got[1, 1], got_plain[1])
+  # Scores: new items (3, 4) from the second fold-in, rated ones as plain.
+  query = Query(user=np.array([0, 1], np.int32),
+                items=np.array([[3, 0, 4], [4, 1, 3]], np.int32))
+  scores = np.asarray(method.predict(known, {}, got, query))
+  scores_plain = np.asarray(method.predict(plain, {}, got_plain, query))
+  np.testing.assert_array_equal(scores[:, 1], scores_plain[:, 1])
+  np.testing.assert_array_equal(scores[1], scores_plain[1])
+  q = query.items[0, [0, 2]]  # User 0's new items.
+  np.testing.assert_allclose(scores[0, [0, 2]],
+                             plain["mu"] + plain["item_bias"][q]
+                             + known_users.with_one(
+                                 plain["item_factors"][q]) @ got[0, 1],
+                             rtol=1e-5)
+  assert not np.allclose(scores[0, 0], scores_plain[0, 0], atol=1e-4)
 
 
 def _pool(seed=0, users=60, items=200, rank=3):
@@ -90,7 +105,9 @@ def test_known_user_params_pad_the_pool_solution_and_mark_pool_users():
   user, item, rating = _pool()
   f = als.fit(user, item, rating, 62, 200, 3, 5.0, 4, 0)  # 2 unrated
   method = mf_foldin.MFFoldIn(ranks=(3, 5))
-  on = method.known_user_params(f, {"user": user}, 62, 3.0)
+  rated = np.arange(200) % 3 > 0
+  on = method.known_user_params(f, {"user": user}, 62, 3.0, rated)
+  np.testing.assert_array_equal(on["item_new"], ~rated)
   np.testing.assert_array_equal(on["user_vector"][:, :3], np.float32(f.users))
   np.testing.assert_array_equal(on["user_vector"][:, 3:5], 0)
   np.testing.assert_array_equal(on["user_vector"][:, 5],
@@ -98,7 +115,7 @@ def test_known_user_params_pad_the_pool_solution_and_mark_pool_users():
   np.testing.assert_array_equal(on["user_known"],
                                 np.arange(62) < 60)
   assert np.exp(on["log_known_prec"]) == pytest.approx(3.0)
-  off = method.known_user_params(f, {"user": user}, 62, None)
+  off = method.known_user_params(f, {"user": user}, 62, None, rated)
   assert not off["user_known"].any()
 
 

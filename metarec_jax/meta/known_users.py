@@ -4,10 +4,15 @@ chosen on the meta-training pool alone.
 `mf_foldin` folds every test user in from their support with a prior of 0,
 even an existing user whose (p_u, b_u) ALS already fitted on the pool. For
 existing users on new items (item_cold) that discards their whole history.
-With `known_user_precisions`, the fold-in of a user who has pool ratings
-takes that pool solution as its prior mean, at precision lambda_known:
+With `known_user_precisions`, a user who has pool ratings gets a second
+fold-in, with that pool solution as its prior mean at precision
+lambda_known, and scores new items (no pool rating) with it:
 
   w = (Phi^T Phi + lambda_known I)^{-1} (Phi^T r + lambda_known w_pool).
+
+Rated items keep the plain fold-in: measured on the ML-100K table, one
+fold-in for both moved item_cold MAE by -0.002 and warm by +0.013, since
+the precision is chosen for new items.
 
 Validation users are never in the pool, so validation cannot choose
 lambda_known. It is chosen here on a pseudo item-cold split of the pool

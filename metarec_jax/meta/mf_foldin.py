@@ -74,26 +74,32 @@ class MFFoldIn:
             "log_fold_reg": jnp.log(jnp.float32(self.fold_regs[0]))}
 
   def adapt_task(self, params, support: Support) -> jax.Array:
-    """One task's fold-in: (p_u, b_u) [R + 1]."""
+    """One task's fold-in: (p_u, b_u) [R + 1]. With known users (module
+    known_users) [2, R + 1]: that fold-in, for rated items, and the one
+    around a known user's pool solution, for new items (the holdout chose
+    its precision on new items only)."""
     phi = self.features(params, support.items)
     y = support.ratings - self.item_level(params, support.items)
-    prior, precision = self.prior(params, support.user)
-    return ridge_head.posterior_mean(phi, y, support.mask, precision,
-                                     prior.astype(phi.dtype))
-
-  def prior(self, params, user) -> tuple:
-    """(prior mean [R + 1], precision) of one user's fold-in: 0 and the
-    fold-in's own, or a known user's pool solution (module known_users)."""
-    fold = jnp.exp(params["log_fold_reg"])
-    zero = jnp.zeros((self.max_rank + 1,), jnp.float32)
+    prior = jnp.zeros((phi.shape[-1],), phi.dtype)
+    plain = ridge_head.posterior_mean(phi, y, support.mask,
+                                      jnp.exp(params["log_fold_reg"]), prior)
     if "user_known" not in params:
-      return zero, fold
+      return plain
+    prior, precision = self.known_prior(params, support.user)
+    return jnp.stack([plain, ridge_head.posterior_mean(
+        phi, y, support.mask, precision, prior.astype(phi.dtype))])
+
+  def known_prior(self, params, user) -> tuple:
+    """(prior mean [R + 1], precision) of one user's new-item fold-in: a
+    known user's pool solution, else 0 and the plain fold-in's."""
     # Serving's new-user row lies past the table: unknown, not clamped
     # onto the last user.
     known = jnp.asarray(params["user_known"]).at[user].get(
         mode="fill", fill_value=0.0) > 0
+    zero = jnp.zeros((self.max_rank + 1,), jnp.float32)
     return (jnp.where(known, jnp.asarray(params["user_vector"])[user], zero),
-            jnp.where(known, jnp.exp(params["log_known_prec"]), fold))
+            jnp.where(known, jnp.exp(params["log_known_prec"]),
+                      jnp.exp(params["log_fold_reg"])))
 
   def item_level(self, params, items) -> jax.Array:
     """mu + b_i for items [n] -> [n]."""
@@ -111,7 +117,16 @@ class MFFoldIn:
   def predict(self, params, tables, adapted, query: Query):
     del tables
     return jax.vmap(lambda w, items: self.item_level(params, items)
-                    + self.features(params, items) @ w)(adapted, query.items)
+                    + self.score(params, w, items))(adapted, query.items)
+
+  def score(self, params, w, items) -> jax.Array:
+    """(q_i, 1) . w for items [n]; with known users, new items (no pool
+    rating) take the second fold-in (adapt_task)."""
+    phi = self.features(params, items)
+    if w.ndim == 1:
+      return phi @ w
+    new = jnp.asarray(params["item_new"])[items] > 0
+    return jnp.where(new, phi @ w[1], phi @ w[0])
 
   def meta_loss(self, params, tables, batch: TaskBatch, rng, hparams):
     """Query MSE after the fold-in: the contract's objective (fit never
@@ -198,7 +213,7 @@ class MFFoldIn:
       logging.info("mf_foldin known users: pool holdout MAE %s, chose %s",
                    maes, lam)
       params = {**params, **self.known_user_params(f, ratings, num_users,
-                                                   lam)}
+                                                   lam, rated)}
       record["known_user_precision"] = lam
       record["known_user_holdout_mae"] = {str(k): round(v, 6)
                                           for k, v in maes.items()}
@@ -207,16 +222,18 @@ class MFFoldIn:
     return params, record
 
   def known_user_params(self, f: als.Factors, ratings: dict, num_users: int,
-                        lam) -> dict:
-    """Each pool user's (p_u, b_u), padded to max_rank, and who has one
-    (none when lam is None: the choice was off)."""
+                        lam, rated) -> dict:
+    """Each pool user's (p_u, b_u), padded to max_rank, who has one (none
+    when lam is None: the choice was off), and which items are new (no
+    pool rating: rated [I] False)."""
     vector = np.zeros((num_users, self.max_rank + 1), np.float32)
     vector[:, :f.users.shape[1]] = f.users
     vector[:, -1] = f.user_bias
     known = np.bincount(ratings["user"], minlength=num_users) > 0
     return {"user_vector": vector,
             "user_known": (known & (lam is not None)).astype(np.float32),
-            "log_known_prec": np.log(np.float32(lam or 1.0))}
+            "log_known_prec": np.log(np.float32(lam or 1.0)),
+            "item_new": (~np.asarray(rated)).astype(np.float32)}
 
 
 def build(config, model) -> MFFoldIn:
