@@ -10,8 +10,9 @@ import pytest
 
 from metarec_jax.core.types import Query, Support
 from metarec_jax.data import pipeline
+from metarec_jax.evaluation import evaluate
 from metarec_jax.experiments import known_user_prior
-from metarec_jax.meta import als, known_users, mf_foldin, registry
+from metarec_jax.meta import als, base, known_users, mf_foldin, registry
 from metarec_jax.train import engine
 from tiny_run import tiny_config, write_dataset
 
@@ -144,6 +145,12 @@ def test_the_fit_keeps_the_criterion_and_off_adds_nothing(tmp_path):
       "best_validation_mae"]
   jax.tree.map(np.testing.assert_array_equal,
                {k: on[k] for k in off}, off)
+  # The two fold-ins go through evaluation's catalogue path (adapt once,
+  # score item chunks), in every scenario.
+  method = registry.build(config, prep)
+  out = evaluate.catalogue_metrics(prep, method, on, base.hparams(config),
+                                   config)
+  assert set(out["scenarios"]) == set(prep.scenario_names)
   with pytest.raises(Exception, match="mf_known_user_precisions"):
     config.mf_known_user_precisions = (0.0,)
     registry.build(config, prep)
