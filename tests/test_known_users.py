@@ -154,3 +154,39 @@ def test_the_fit_keeps_the_criterion_and_off_adds_nothing(tmp_path):
   with pytest.raises(Exception, match="mf_known_user_precisions"):
     config.mf_known_user_precisions = (0.0,)
     registry.build(config, prep)
+
+
+HEADS_SCRIPT = r"""
+import sys
+import jax, jax.numpy as jnp, numpy as np
+from metarec_jax.meta import ridge_head
+T, S, d = 32, 96, 65
+rng = np.random.default_rng(0)
+phi = rng.normal(size=(T, S, d)).astype(np.float32)
+y = rng.normal(size=(T, S)).astype(np.float32)
+mask = (rng.uniform(size=(T, S)) < .5).astype(np.float32)
+prior = rng.normal(size=(T, d)).astype(np.float32)
+heads = jax.jit(jax.vmap(lambda p, yy, m, w0: ridge_head.posterior_means(
+    p, yy, m, jnp.array([10.0, 3.0]), jnp.stack([jnp.zeros(d), w0]))))
+one = jax.jit(jax.vmap(ridge_head.posterior_mean, (0, 0, 0, None, 0)))
+for i in range(100):
+  got = np.asarray(heads(phi, y + i * 1e-3, mask, prior))
+want = [np.asarray(one(phi, y + 99e-3, mask, lam, w0))
+        for lam, w0 in ((10.0, np.zeros((T, d), np.float32)), (3.0, prior))]
+np.testing.assert_allclose(got[:, 0], want[0], rtol=1e-4, atol=1e-4)
+np.testing.assert_allclose(got[:, 1], want[1], rtol=1e-4, atol=1e-4)
+print("heads ok")
+"""
+
+
+def test_two_heads_solve_in_one_call_and_finish():
+  """Two independent Cholesky calls in one program hung XLA's CPU runtime
+  (jax 0.10.2: every thread idle, measured at these shapes); the k heads of
+  posterior_means are one batched call. In a subprocess, so a hang fails
+  the test at its timeout instead of stopping the suite. The rows equal
+  posterior_mean's to float32 rounding (another program's fusion)."""
+  import subprocess, sys  # pylint: disable=g-import-not-at-top,multiple-imports
+  proc = subprocess.run([sys.executable, "-c", HEADS_SCRIPT],
+                        capture_output=True, text=True, timeout=120,
+                        check=False)
+  assert proc.returncode == 0 and "heads ok" in proc.stdout, proc.stderr[-2000:]

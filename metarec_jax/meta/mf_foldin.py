@@ -81,21 +81,24 @@ class MFFoldIn:
     phi = self.features(params, support.items)
     y = support.ratings - self.item_level(params, support.items)
     prior = jnp.zeros((phi.shape[-1],), phi.dtype)
-    plain = ridge_head.posterior_mean(phi, y, support.mask,
-                                      jnp.exp(params["log_fold_reg"]), prior)
+    fold = jnp.exp(params["log_fold_reg"])
     if "user_known" not in params:
-      return plain
-    prior, precision = self.known_prior(params, support.user)
-    return jnp.stack([plain, ridge_head.posterior_mean(
-        phi, y, support.mask, precision, prior.astype(phi.dtype))])
+      return ridge_head.posterior_mean(phi, y, support.mask, fold, prior)
+    known, precision = self.known_prior(params, support.user)
+    return ridge_head.posterior_means(
+        phi, y, support.mask, jnp.stack([fold, precision]),
+        jnp.stack([prior, known.astype(phi.dtype)]))
 
   def known_prior(self, params, user) -> tuple:
     """(prior mean [R + 1], precision) of one user's new-item fold-in: a
     known user's pool solution, else 0 and the plain fold-in's."""
     # Serving's new-user row lies past the table: unknown, not clamped
-    # onto the last user.
-    known = jnp.asarray(params["user_known"]).at[user].get(
-        mode="fill", fill_value=0.0) > 0
+    # onto the last user. (An explicit bound, not a mode="fill" gather:
+    # with one, a table's catalogue evaluation hung twice in XLA's CPU
+    # runtime, every thread idle.)
+    table = jnp.asarray(params["user_known"])
+    inside = user < table.shape[0]
+    known = inside & (table[jnp.minimum(user, table.shape[0] - 1)] > 0)
     zero = jnp.zeros((self.max_rank + 1,), jnp.float32)
     return (jnp.where(known, jnp.asarray(params["user_vector"])[user], zero),
             jnp.where(known, jnp.exp(params["log_known_prec"]),
