@@ -84,25 +84,22 @@ class MFFoldIn:
     fold = jnp.exp(params["log_fold_reg"])
     if "user_known" not in params:
       return ridge_head.posterior_mean(phi, y, support.mask, fold, prior)
-    known, precision = self.known_prior(params, support.user)
+    known, precision = self.known_prior(params, support.user, fold)
     return ridge_head.posterior_means(
         phi, y, support.mask, jnp.stack([fold, precision]),
         jnp.stack([prior, known.astype(phi.dtype)]))
 
-  def known_prior(self, params, user) -> tuple:
+  def known_prior(self, params, user, fold) -> tuple:
     """(prior mean [R + 1], precision) of one user's new-item fold-in: a
-    known user's pool solution, else 0 and the plain fold-in's."""
+    known user's pool solution, else 0 and the plain fold-in's `fold`."""
     # Serving's new-user row lies past the table: unknown, not clamped
-    # onto the last user. (An explicit bound, not a mode="fill" gather:
-    # with one, a table's catalogue evaluation hung twice in XLA's CPU
-    # runtime, every thread idle.)
+    # onto the last user.
     table = jnp.asarray(params["user_known"])
     inside = user < table.shape[0]
     known = inside & (table[jnp.minimum(user, table.shape[0] - 1)] > 0)
     zero = jnp.zeros((self.max_rank + 1,), jnp.float32)
     return (jnp.where(known, jnp.asarray(params["user_vector"])[user], zero),
-            jnp.where(known, jnp.exp(params["log_known_prec"]),
-                      jnp.exp(params["log_fold_reg"])))
+            jnp.where(known, jnp.exp(params["log_known_prec"]), fold))
 
   def item_level(self, params, items) -> jax.Array:
     """mu + b_i for items [n] -> [n]."""
@@ -185,15 +182,15 @@ class MFFoldIn:
     offset = (np.zeros(num_items) if item_offset is None
               else np.asarray(item_offset, np.float64))
     rated = np.bincount(ratings["item"], minlength=num_items) > 0
-    ridge = (als.FeatureRidge if rated.sum() <= sparse_ridge.KERNEL_MAX_ROWS
-             else sparse_ridge.CrossFitRidge)(als.content_features(tables),
-                                              rated)
+    ridge_type = (als.FeatureRidge
+                  if rated.sum() <= sparse_ridge.KERNEL_MAX_ROWS
+                  else sparse_ridge.CrossFitRidge)
+    content = als.content_features(tables)
+    ridge = ridge_type(content, rated)
     grid, best = [], None
-    fits = {}
     for rank, reg in itertools.product(self.ranks, self.regs):
       f = als.fit(ratings["user"], ratings["item"], ratings["rating"],
                   num_users, num_items, rank, reg, self.sweeps, seed)
-      fits[rank, reg] = f
       rows, item_fit = self.item_rows(f, rated, ridge, offset)
       for fold_reg in self.fold_regs:
         params = self.from_factors(f, rows, fold_reg)
@@ -203,14 +200,13 @@ class MFFoldIn:
         grid.append(point)
         logging.info("mf_foldin %s", point)
         if best is None or mae < best[0]:
-          best = (mae, params, point)
-    mae, params, point = best
+          best = (mae, params, point, f)
+    mae, params, point, f = best
     record = {"best_validation_mae": mae, "chosen": point, "fit_grid": grid}
     if self.known_user_precisions:
-      f = fits[point["rank"], point["reg"]]
-      make_ridge = lambda r: type(ridge)(als.content_features(tables), r)
       lam, maes = known_users.choose_precision(
-          ratings, num_users, num_items, make_ridge, point["rank"],
+          ratings, num_users, num_items,
+          lambda r: ridge_type(content, r), point["rank"],
           point["reg"], point["fold_reg"], self.known_user_precisions, seed,
           self.sweeps, self.item_regs, offset)
       logging.info("mf_foldin known users: pool holdout MAE %s, chose %s",
