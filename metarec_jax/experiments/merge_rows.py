@@ -1,0 +1,95 @@
+"""Moves finished rows from one table workdir into another.
+
+Two processes cannot share a table workdir (its lock), so on a machine with
+cores to spare a long table's rows can train in a second workdir with the
+same config and seeds, and move in when done. The move checks that both
+workdirs hold the same data (each seed's residual base and split) and that
+every seed of each row finished; it carries the rows' timing entries and
+adds the source's wall time and processes to the target's timing.json, so
+the table's wall_s still sums every process that worked on it. A rerun of
+reproduce_table.py on the target with the rows in --config.methods reads
+them back into the table.
+"""
+
+import os
+import shutil
+
+from metarec_jax.core import io
+from metarec_jax.core.errors import WorkdirError
+from metarec_jax.core.workdir import claim
+from metarec_jax.experiments.coldstart import run_dir
+
+
+def _seeds(workdir: str, row: str) -> list[int]:
+  folder = os.path.join(workdir, "runs", row)
+  return sorted(int(n[4:]) for n in os.listdir(folder)
+                if n.startswith("seed") and n[4:].isdigit())
+
+
+def _same_file(a: str, b: str, what: str) -> None:
+  for path in (a, b):
+    if not os.path.isfile(path):
+      raise WorkdirError(f"{path}: not found, so the two workdirs' "
+                         f"{what} cannot be compared; nothing moved.")
+  with open(a, "rb") as fa, open(b, "rb") as fb:
+    if fa.read() != fb.read():
+      raise WorkdirError(f"{a} differs from {b}: the two workdirs do not "
+                         f"hold the same {what}; merge only rows of the "
+                         "same config and seeds.")
+
+
+def _check(source: str, target: str, rows) -> None:
+  """Raises WorkdirError unless every row can move."""
+  base = "residual_base.json"
+  if os.path.isfile(os.path.join(source, base)) or os.path.isfile(
+      os.path.join(target, base)):
+    _same_file(os.path.join(source, base), os.path.join(target, base),
+               "residual bases")
+  runs = os.path.join(target, "runs")
+  existing = sorted(os.listdir(runs)) if os.path.isdir(runs) else []
+  if not existing:
+    raise WorkdirError(f"{target}/runs: empty; train a row there first (its "
+                       "splits are what a moved row is checked against).")
+  for row in rows:
+    if os.path.exists(os.path.join(target, "runs", row)):
+      raise WorkdirError(f"{target}/runs/{row}: exists; nothing moved.")
+    for s in _seeds(source, row):
+      result = os.path.join(run_dir(source, row, s), "results.json")
+      if not os.path.isfile(result):
+        raise WorkdirError(f"{result}: missing (seed {s} of {row} has not "
+                           "finished); nothing moved.")
+      _same_file(os.path.join(run_dir(source, row, s), "split.json"),
+                 os.path.join(run_dir(target, existing[0], s), "split.json"),
+                 f"split for seed {s}")
+
+
+def _timing(workdir: str) -> dict:
+  path = os.path.join(workdir, "timing.json")
+  return io.read_json(path) if os.path.isfile(path) else {}
+
+
+def merge(source: str, target: str) -> tuple[list, dict]:
+  """Moves every row of source (each must have finished) into target under
+  both locks, and source's timing.json with them; returns (the rows,
+  target's updated timing.json dict). Every row, so that source's wall time, added here, is
+  never added twice."""
+  with claim(source, finished=None), claim(target, finished=None):
+    runs = os.path.join(source, "runs")
+    rows = sorted(os.listdir(runs)) if os.path.isdir(runs) else []
+    if not rows:
+      raise WorkdirError(f"{source}/runs: no rows to move.")
+    _check(source, target, rows)
+    src, dst = _timing(source), _timing(target)
+    for row in rows:
+      shutil.move(os.path.join(source, "runs", row),
+                  os.path.join(target, "runs", row))
+      if row in src:
+        dst[row] = {**src[row], "merged_from": source}
+    dst["wall_s"] = round(dst.get("wall_s", 0) + src.get("wall_s", 0), 1)
+    dst["processes"] = dst.get("processes", 0) + src.get("processes", 0)
+    io.write_json(os.path.join(target, "timing.json"), dst)
+    # What was moved is no longer source's: a second merge adds nothing.
+    if src:
+      os.rename(os.path.join(source, "timing.json"),
+                os.path.join(source, "timing.merged.json"))
+  return rows, dst

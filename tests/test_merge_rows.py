@@ -1,0 +1,128 @@
+"""scripts/merge_rows.py: rows trained in a second workdir move into a table.
+
+The move is all or nothing: every refusal leaves both workdirs as they were.
+"""
+
+import fcntl
+import json
+import os
+
+import pytest
+
+from metarec_jax.core.errors import WorkdirError
+from metarec_jax.experiments import merge_rows
+
+
+def _write(path, obj):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(obj, f)
+
+
+def _table(workdir, rows, timing, seeds=(0, 1), base="b", finished=True):
+  _write(os.path.join(workdir, "residual_base.json"), {"base": base})
+  for row in rows:
+    for s in seeds:
+      folder = os.path.join(workdir, "runs", row, f"seed{s}")
+      _write(os.path.join(folder, "split.json"), {"seed": s})
+      if finished:
+        _write(os.path.join(folder, "results.json"), {"row": row, "seed": s})
+  _write(os.path.join(workdir, "timing.json"), timing)
+
+
+def _snapshot(*workdirs):
+  """Every file's relative path and bytes."""
+  out = {}
+  for w in workdirs:
+    for root, _, files in os.walk(w):
+      for name in files:
+        if name != ".lock":
+          path = os.path.join(root, name)
+          with open(path, "rb") as f:
+            out[path] = f.read()
+  return out
+
+
+@pytest.fixture
+def pair(tmp_path):
+  target, source = str(tmp_path / "table"), str(tmp_path / "side")
+  _table(target, ["global"], {"global": {"wall_s": 80.0}, "wall_s": 100.0,
+                              "processes": 2})
+  _table(source, ["ridge_a", "ridge_b"],
+         {"ridge_a": {"wall_s": 30.0}, "wall_s": 50.5, "processes": 1})
+  return source, target
+
+
+def test_moves_every_row_and_adds_the_timing(pair):
+  source, target = pair
+  results = {r: open(os.path.join(source, "runs", r, "seed1",
+                                  "results.json")).read()
+             for r in ("ridge_a", "ridge_b")}
+  rows, timing = merge_rows.merge(source, target)
+  assert rows == ["ridge_a", "ridge_b"]
+  assert sorted(os.listdir(os.path.join(target, "runs"))) == [
+      "global", "ridge_a", "ridge_b"]
+  assert os.listdir(os.path.join(source, "runs")) == []
+  for r, text in results.items():
+    assert open(os.path.join(target, "runs", r, "seed1",
+                             "results.json")).read() == text
+  with open(os.path.join(target, "timing.json")) as f:
+    written = json.load(f)
+  assert written == timing
+  assert timing["wall_s"] == 150.5 and timing["processes"] == 3
+  assert timing["ridge_a"] == {"wall_s": 30.0, "merged_from": source}
+  assert timing["global"] == {"wall_s": 80.0}
+  # Source's time was counted once: a second merge has nothing to add.
+  assert not os.path.exists(os.path.join(source, "timing.json"))
+  with pytest.raises(WorkdirError, match="no rows to move"):
+    merge_rows.merge(source, target)
+
+
+def _unfinished(source, target):
+  os.remove(os.path.join(source, "runs", "ridge_b", "seed1", "results.json"))
+  return "seed 1 of ridge_b has not finished"
+
+
+def _other_split(source, target):
+  _write(os.path.join(source, "runs", "ridge_a", "seed0", "split.json"),
+         {"seed": 7})
+  return "same split for seed 0"
+
+
+def _other_base(source, target):
+  _write(os.path.join(source, "residual_base.json"), {"base": "other"})
+  return "same residual bases"
+
+
+def _row_in_target(source, target):
+  _table(target, ["ridge_b"], {"wall_s": 100.0, "processes": 2})
+  return "runs/ridge_b: exists"
+
+
+def _seed_missing_in_target(source, target):
+  _table(source, ["ridge_c"], {"wall_s": 50.5}, seeds=(0, 1, 2))
+  return "seed2/split.json: not found"
+
+
+@pytest.mark.parametrize("spoil", [_unfinished, _other_split, _other_base,
+                                   _row_in_target, _seed_missing_in_target])
+def test_refuses_and_moves_nothing(pair, spoil):
+  source, target = pair
+  message = spoil(source, target)
+  before = _snapshot(source, target)
+  with pytest.raises(WorkdirError, match=message):
+    merge_rows.merge(source, target)
+  assert _snapshot(source, target) == before
+
+
+def test_refuses_a_target_in_use(pair):
+  source, target = pair
+  before = _snapshot(source, target)
+  fd = os.open(os.path.join(target, ".lock"), os.O_RDWR | os.O_CREAT)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with pytest.raises(WorkdirError, match="another run is using"):
+      merge_rows.merge(source, target)
+  finally:
+    os.close(fd)
+  assert _snapshot(source, target) == before
