@@ -135,6 +135,12 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
       "method": "mf_foldin", "mf_known_user_precisions": (1.0, 3.0, 10.0,
                                                           30.0)}
   c.grid["mf_foldin_known"] = {}
+  # mf_meta from that fit: its known users' pool solutions and precision
+  # come with init_from; training and validation are mf_meta's.
+  c.tuned["mf_meta_known"] = {
+      **c.tuned["mf_foldin_known"], "method": "mf_meta",
+      "init_from": "row:mf_foldin_known"}
+  c.grid["mf_meta_known"] = c.grid["mf_meta"]
   if "controls" in args:
     for row, method, grid, static in control_rows("text" in args):
       c.methods += (row,)
@@ -150,7 +156,9 @@ def get_config(arg: str = "ml100k") -> ml_collections.ConfigDict:
     # No row grid: the support prior and rates were never chosen on
     # Book-Crossing's users, so they are a priori values here; each seed
     # still chooses its residual base, the shrinkage these books need.
-    c.grid = {"mf_meta": {"l1_weight": (0.0, 1.0)}}  # Its loss, per seed.
+    # Its loss, per seed.
+    c.grid = {m: {"l1_weight": (0.0, 1.0)} for m in ("mf_meta",
+                                                      "mf_meta_known")}
     # 73K books: ALS half-sweeps solve per item, so a smaller MF grid.
     c.mf_ranks, c.mf_regs = (16, 64), (5.0, 25.0)
   # scripts/sweep.py grid; an empty tuple keeps the config's value.

@@ -27,6 +27,7 @@ does not help keeps the plain fold-in.
 
 import dataclasses
 
+import jax.numpy as jnp
 import numpy as np
 
 from metarec_jax.meta import als
@@ -120,3 +121,26 @@ def choose_precision(ratings: dict, num_users: int, num_items: int,
   maes = holdout_mae(f, bias, factors, data, fold_reg, precisions)
   best = min(maes, key=maes.get)
   return (None if best == "off" else best), maes
+
+
+def prior(params, user, mean, precision) -> tuple:
+  """(prior mean, precision) of one user's new-item fold-in: a known
+  user's pool solution (params "user_vector", "user_known",
+  "log_known_prec"), else the plain fold-in's `mean` and `precision`."""
+  # Serving's new-user row lies past the table: unknown, not clamped onto
+  # the last user.
+  table = jnp.asarray(params["user_known"])
+  inside = user < table.shape[0]
+  known = inside & (table[jnp.minimum(user, table.shape[0] - 1)] > 0)
+  return (jnp.where(known, jnp.asarray(params["user_vector"])[user], mean),
+          jnp.where(known, jnp.exp(params["log_known_prec"]), precision))
+
+
+def scores(params, items, phi, w):
+  """phi [n, d] of items [n], times w: w [d], or w [2, d] (the plain
+  fold-in, and the known user's, which scores the items with no pool
+  rating: params "item_new")."""
+  if w.ndim == 1:
+    return phi @ w
+  new = jnp.asarray(params["item_new"])[items] > 0
+  return jnp.where(new, phi @ w[1], phi @ w[0])

@@ -84,22 +84,10 @@ class MFFoldIn:
     fold = jnp.exp(params["log_fold_reg"])
     if "user_known" not in params:
       return ridge_head.posterior_mean(phi, y, support.mask, fold, prior)
-    known, precision = self.known_prior(params, support.user, fold)
+    known, precision = known_users.prior(params, support.user, prior, fold)
     return ridge_head.posterior_means(
         phi, y, support.mask, jnp.stack([fold, precision]),
         jnp.stack([prior, known.astype(phi.dtype)]))
-
-  def known_prior(self, params, user, fold) -> tuple:
-    """(prior mean [R + 1], precision) of one user's new-item fold-in: a
-    known user's pool solution, else 0 and the plain fold-in's `fold`."""
-    # Serving's new-user row lies past the table: unknown, not clamped
-    # onto the last user.
-    table = jnp.asarray(params["user_known"])
-    inside = user < table.shape[0]
-    known = inside & (table[jnp.minimum(user, table.shape[0] - 1)] > 0)
-    zero = jnp.zeros((self.max_rank + 1,), jnp.float32)
-    return (jnp.where(known, jnp.asarray(params["user_vector"])[user], zero),
-            jnp.where(known, jnp.exp(params["log_known_prec"]), fold))
 
   def item_level(self, params, items) -> jax.Array:
     """mu + b_i for items [n] -> [n]."""
@@ -122,11 +110,8 @@ class MFFoldIn:
   def score(self, params, w, items) -> jax.Array:
     """(q_i, 1) . w for items [n]; with known users, new items (no pool
     rating) take the second fold-in (adapt_task)."""
-    phi = self.features(params, items)
-    if w.ndim == 1:
-      return phi @ w
-    new = jnp.asarray(params["item_new"])[items] > 0
-    return jnp.where(new, phi @ w[1], phi @ w[0])
+    return known_users.scores(params, items, self.features(params, items),
+                              w)
 
   def meta_loss(self, params, tables, batch: TaskBatch, rng, hparams):
     """Query MSE after the fold-in: the contract's objective (fit never

@@ -34,6 +34,14 @@ scores the start as step 0) can only keep what meta-training improves.
 Validation users rate existing items only: selection sees the cold path
 only through what its training does to the shared parameters.
 Its parameters are indexed by item, so it always gets the full tables.
+
+With known users (config mf_known_user_precisions, as in mf_foldin), an
+existing user scores items with no pool rating through a second fold-in
+around their pool solution (meta/known_users.py), copied with its
+precision from an mf_foldin run that chose it on a pool holdout (init_from,
+or the pretrainer). Only evaluation reads it: meta-training's tasks are
+pool users whose pool solutions have seen their query ratings, so
+meta_loss never does, and training (validation users are new) is mf_meta's.
 """
 
 import dataclasses
@@ -43,7 +51,7 @@ import jax.numpy as jnp
 
 from metarec_jax.core.errors import ConfigError
 from metarec_jax.core.types import Params, PRNGKey, Query, Support, TaskBatch
-from metarec_jax.meta import base, inner, mf_foldin, ridge_head
+from metarec_jax.meta import base, inner, known_users, mf_foldin, ridge_head
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +76,8 @@ class MFMeta:
   # The mf_foldin it starts from when no init_from says which run
   # (engine.pretrain fits it on the run's own data and validation users).
   pretrainer: object = None
+  # Whether its parameters hold known users' pool solutions (docstring).
+  known_users: bool = False
 
   def init(self, key: PRNGKey, tables: dict) -> Params:
     k_model, k_q = jax.random.split(key)
@@ -75,7 +85,15 @@ class MFMeta:
     embed = self.model.init(k_model, tables)["embed"]
     emb = self.model.embed_all({"embed": embed}, tables)
     width = self.rank + 1
-    return {"mu": jnp.zeros((), jnp.float32),
+    known = {}
+    if self.known_users:  # All unknown (off) until a fit is copied in.
+      users = len(emb.users)
+      known = {"user_vector": jnp.zeros((users, width), jnp.float32),
+               "user_known": jnp.zeros((users,), jnp.float32),
+               "log_known_prec": jnp.zeros((), jnp.float32),
+               "item_new": jnp.zeros((n,), jnp.float32)}
+    return {**known,
+            "mu": jnp.zeros((), jnp.float32),
             "item_bias": jnp.zeros((n,), jnp.float32),
             "item_factors": 0.1 * jax.random.normal(k_q, (n, self.rank),
                                                     jnp.float32),
@@ -115,21 +133,31 @@ class MFMeta:
         [q, jnp.ones(q.shape[:-1] + (1,), q.dtype)], -1)
 
   def adapt_task(self, params, tables, embedded, support: Support,
-                 drop) -> jax.Array:
-    """One task: its (p_u, b_u) [R + 1]; embedded: self.embedded."""
+                 drop, known: bool = False) -> jax.Array:
+    """One task: its (p_u, b_u) [R + 1]; embedded: self.embedded. known
+    (evaluation only, params with known users): [2, R + 1], the second
+    row around a known user's pool solution, for new items."""
     users, corrections = embedded
     level, phi = self.rows(params, tables, corrections, support.items, drop)
     prior = users[support.user] @ params["prior_kernel"]
     # Exactly mf_foldin's precision at the start (scale factors 1).
     precision = jnp.exp(params["log_fold_reg"]
                         + params["log_precision_scale"])
-    return ridge_head.posterior_mean(phi, support.ratings - level,
-                                     support.mask, precision, prior)
+    if not known:
+      return ridge_head.posterior_mean(phi, support.ratings - level,
+                                       support.mask, precision, prior)
+    pool, pool_precision = known_users.prior(params, support.user, prior,
+                                             precision)
+    return ridge_head.posterior_means(
+        phi, support.ratings - level, support.mask,
+        jnp.stack([precision, jnp.broadcast_to(pool_precision,
+                                               precision.shape)]),
+        jnp.stack([prior, pool.astype(prior.dtype)]))
 
   def predict_task(self, params, tables, corrections, w, items,
                    drop) -> jax.Array:
     level, phi = self.rows(params, tables, corrections, items, drop)
-    return level + phi @ w
+    return level + known_users.scores(params, items, phi, w)
 
   def fold_in(self, params, tables, embedded, support: Support, drop_s,
               query_items, drop_q) -> jax.Array:
@@ -145,7 +173,8 @@ class MFMeta:
     del hparams  # The prior is learned.
     embedded = self.embedded(params, tables)
     return jax.vmap(lambda s: self.adapt_task(
-        params, tables, embedded, s, jnp.zeros(s.items.shape, bool)))(support)
+        params, tables, embedded, s, jnp.zeros(s.items.shape, bool),
+        known="user_known" in params))(support)
 
   def predict(self, params, tables, adapted, query: Query):
     corrections = self.embedded(params, tables)[1]
@@ -178,4 +207,5 @@ def build(config, model) -> MFMeta:
   return MFMeta(dataclasses.replace(model, num_item_ids=0),
                 rank=max(config.mf_ranks),
                 fold_reg=float(config.mf_fold_regs[0]), cold_dropout=rate,
-                pretrainer=mf_foldin.build(config, None))
+                pretrainer=mf_foldin.build(config, None),
+                known_users=bool(config.get("mf_known_user_precisions")))

@@ -53,7 +53,8 @@ def posterior_means(phi: jax.Array, y: jax.Array, mask: jax.Array,
                     precisions: jax.Array, prior_means: jax.Array
                     ) -> jax.Array:
   """One task, k heads on the same support: w [k, d] from precisions [k]
-  (scalars) and prior_means [k, d]; each row as posterior_mean gives it.
+  (scalars) or [k, d] and prior_means [k, d]; each row as posterior_mean
+  gives it.
   The k systems are solved in one batched Cholesky call, not k calls in one
   program: XLA's CPU runtime may run independent LAPACK calls at once, and
   two such calls hung a catalogue evaluation (every thread idle)."""
@@ -62,7 +63,10 @@ def posterior_means(phi: jax.Array, y: jax.Array, mask: jax.Array,
   masked = phi * mask[:, None]
   gram = masked.T @ phi
   eye = jnp.eye(gram.shape[0], dtype=gram.dtype)
-  grams = gram[None] + precisions[:, None, None] * eye[None]
+  if precisions.ndim == 1:
+    grams = gram[None] + precisions[:, None, None] * eye[None]
+  else:
+    grams = gram[None] + jax.vmap(jnp.diag)(precisions)
   rhs = jax.vmap(lambda w0: masked.T @ (y - phi @ w0))(prior_means)
   delta = _cholesky_solve(grams, rhs[..., None])[..., 0]
   return (prior_means + delta).astype(out)
