@@ -122,7 +122,8 @@ def test_meta_training_never_reads_the_pool_solutions(tiny):
 
 def test_a_run_trains_as_mf_meta_with_the_fits_pool_solutions(tmp_path):
   """From the same mf_foldin_known fit: mf_meta_known copies its known
-  leaves and keeps them, and its validation history is mf_meta's."""
+  leaves and keeps them, and its validation history is mf_meta's; the fit
+  restores through its method's init."""
   folder = write_dataset(str(tmp_path / "data"))
   fit_dir = str(tmp_path / "fit")
   experiment.train_and_evaluate(_config(folder, "mf_foldin"), fit_dir)
@@ -140,6 +141,15 @@ def test_a_run_trains_as_mf_meta_with_the_fits_pool_solutions(tmp_path):
   np.testing.assert_allclose(np.array(histories[True]),
                              np.array(histories[False]), rtol=1e-6)
   fit = checkpoints.restore_params(fit_dir, None)  # Its fit's own tree.
+  # And restored as serving and a table's curve do, through the method's
+  # init (which holds the known leaves when the option is on).
+  c_fit = _config(folder, "mf_foldin")
+  prep = pipeline.prepare(c_fit.data, 0)
+  like = checkpoints.restore_for(fit_dir, registry.build(c_fit, prep),
+                                 prep.tables)
+  assert jax.tree.structure(like) == jax.tree.structure(fit)
+  for a, b in zip(jax.tree.leaves(like), jax.tree.leaves(fit)):
+    np.testing.assert_array_equal(a, b)
   for k in KNOWN:
     np.testing.assert_array_equal(params[True][k], fit[k], err_msg=k)
   assert "user_known" not in params[False]

@@ -63,9 +63,20 @@ class MFFoldIn:
     return max(self.ranks)
 
   def init(self, key: PRNGKey, tables: dict) -> Params:
-    """A small random model (fit replaces it); float32 like every run."""
+    """A small random model (fit replaces it); float32 like every run.
+    With known users, their leaves too (all unknown), so that a finished
+    run's parameters restore into this shape (serving, a table's curve)."""
     n = len(tables["item_id"])
-    return {"mu": jnp.zeros((), jnp.float32),
+    known = {}
+    if self.known_user_precisions:
+      users = len(next(iter(tables["user"].values())))
+      known = {"user_vector": jnp.zeros((users, self.max_rank + 1),
+                                        jnp.float32),
+               "user_known": jnp.zeros((users,), jnp.float32),
+               "log_known_prec": jnp.zeros((), jnp.float32),
+               "item_new": jnp.zeros((n,), jnp.float32)}
+    return {**known,
+            "mu": jnp.zeros((), jnp.float32),
             "item_bias": jnp.zeros((n,), jnp.float32),
             "item_factors": 0.1 * jax.random.normal(
                 key, (n, self.max_rank), jnp.float32),
