@@ -7,7 +7,7 @@ import pytest
 
 from configs.tables import coldstart as table_config
 from metarec_jax.evaluation import floors
-from metarec_jax.experiments import coldstart, tables
+from metarec_jax.experiments import coldstart, docs, findings, tables
 from metarec_jax.data import scenarios
 
 
@@ -81,6 +81,32 @@ def test_selection_line_counts_seeds_against_the_runner_up():
   md = tables.markdown(table)
   assert ("Selected: **a** (lower than the runner-up b on 2/3 seeds, by "
           "-0.0100 to +0.0200).") in md
+
+
+def test_a_row_tied_on_every_seed_is_named_and_the_margin_skips_it():
+  """A row equal to the selected one on every seed (a variant validation
+  cannot see) is reported as tied; the earlier row stays selected and the
+  margin is against the next row. Equal on some seeds only is no tie."""
+  fl = {f: {s: _metrics(0.75, 0.85) for s in scenarios.SCENARIOS}
+        for f in floors.FLOORS}
+  row = [{s: _metrics(0.7, 0.9) for s in scenarios.SCENARIOS}] * 3
+  table = tables.build_table({"a": row, "a_known": row, "b": row,
+                              "c": row}, [fl] * 3)
+  table["validation_mae_seeds"] = {"a": [0.70, 0.80, 0.71],
+                                   "a_known": [0.70, 0.80, 0.71],
+                                   "b": [0.72, 0.79, 0.72],
+                                   "c": [0.70, 0.80, 0.74]}
+  table["validation_mae"] = {m: float(np.mean(v)) for m, v in
+                             table["validation_mae_seeds"].items()}
+  md = tables.markdown(table)
+  assert ("Selected: **a** (lower than the runner-up b on 2/3 seeds, by "
+          "-0.0100 to +0.0200; tied on every seed with a_known, kept as "
+          "the earlier row).") in md
+  line = findings.selection_line(table)
+  assert line.startswith("Validation selects `a` (0.7367) (tied on every "
+                         "seed with `a_known`")
+  assert line.endswith(", then `b` (0.7433); `a` is lower on 2/3 seeds.")
+  assert docs.selected(table) == "a"
 
 
 def _ranked(mae, p1, cat):

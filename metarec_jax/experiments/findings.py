@@ -51,9 +51,13 @@ def selection_line(table: dict) -> str:
   val = table["validation_mae"]
   order = sorted(val, key=val.get)
   line = f"Validation selects `{order[0]}` ({val[order[0]]:.4f})"
-  if len(order) > 1:
-    a, b = order[0], order[1]
-    per_seed = table.get("validation_mae_seeds", {})
+  ties, b = tables.ties_and_runner_up(table, order)
+  if ties:
+    line += (" (tied on every seed with " + ", ".join(f"`{m}`" for m in ties)
+             + ", which validation cannot tell apart; the earlier row in "
+             "the table's order is kept)")
+  if b is not None:
+    a, per_seed = order[0], table.get("validation_mae_seeds", {})
     line += f", then `{b}` ({val[b]:.4f})"
     if a in per_seed and b in per_seed:
       wins = sum(x < y for x, y in zip(per_seed[a], per_seed[b]))

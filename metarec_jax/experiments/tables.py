@@ -151,17 +151,35 @@ def add_selection(table: dict, per_seed: dict, k_shots=()) -> None:
     table["validation_k_shots"] = list(k_shots)
 
 
+def ties_and_runner_up(table: dict, order) -> tuple[list, str | None]:
+  """(rows whose criterion equals the selected row's on every seed, the
+  first row after them). A tie is a row validation cannot tell apart
+  (mf_meta_known trains exactly as mf_meta; only test users it knows
+  differ): the earlier row in the table's order stays selected, and the
+  margin is taken against the runner-up."""
+  per_seed = table.get("validation_mae_seeds", {})
+  first = per_seed.get(order[0]) if order else None
+  ties = [m for m in order[1:] if first is not None
+          and per_seed.get(m) == first]
+  rest = [m for m in order[1:] if m not in ties]
+  return ties, (rest[0] if rest else None)
+
+
 def _margin(table: dict, order) -> str:
   """How often the selected row beats the runner-up, seed by seed: a mean
   lead that one seed carries is a thin selection."""
   per_seed = table.get("validation_mae_seeds", {})
-  if len(order) < 2 or order[0] not in per_seed or order[1] not in per_seed:
-    return ""
-  a, b = per_seed[order[0]], per_seed[order[1]]
+  ties, runner_up = ties_and_runner_up(table, order)
+  tied = (f"; tied on every seed with {', '.join(ties)}, kept as the "
+          "earlier row" if ties else "")
+  if runner_up is None or order[0] not in per_seed or (
+      runner_up not in per_seed):
+    return f" ({tied[2:]})" if ties else ""
+  a, b = per_seed[order[0]], per_seed[runner_up]
   wins = sum(x < y for x, y in zip(a, b))
-  return (f" (lower than the runner-up {order[1]} on {wins}/{len(a)} seeds, "
-          f"by {min(y - x for x, y in zip(a, b)):+.4f} to "
-          f"{max(y - x for x, y in zip(a, b)):+.4f})")
+  return (f" (lower than the runner-up {runner_up} on {wins}/{len(a)} "
+          f"seeds, by {min(y - x for x, y in zip(a, b)):+.4f} to "
+          f"{max(y - x for x, y in zip(a, b)):+.4f}{tied})")
 
 
 def _block(rows, s: str, group, table: dict) -> list[str]:
