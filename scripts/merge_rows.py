@@ -4,13 +4,15 @@ r"""Moves the finished rows of one table workdir into another.
     --target=workdirs/table_ml1m
 
 Two processes cannot share a table workdir, so a second process trains
-rows in its own workdir (same table config and seeds), and this moves every
-one of its rows into the target when they have all finished, with their
-timing (metarec_jax/experiments/merge_rows.py). Then rerun
-scripts/reproduce_table.py on the target with the rows in
---config.methods: they are read back into its table. Refuses, moving
-nothing, when the workdirs' residual bases or splits differ, a row has not
-finished, or the target has the row already. Exit code 2 on bad input.
+rows in its own workdir (same table config and seeds), and this moves its
+finished rows into the target, with their timing
+(metarec_jax/experiments/merge_rows.py); a row still training stays (to
+resume there, leave the moved rows out of that process's
+--config.methods). Then rerun scripts/reproduce_table.py on the target
+with the rows in --config.methods: they are read back into its table.
+Refuses, moving nothing, when the workdirs' residual bases or splits
+differ, no row has finished, or the target has a row already. Exit code 2
+on bad input.
 """
 
 from absl import flags

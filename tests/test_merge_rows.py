@@ -53,8 +53,12 @@ def pair(tmp_path):
   return source, target
 
 
-def test_moves_every_row_and_adds_the_timing(pair):
+def test_moves_the_finished_rows_and_adds_the_timing(pair):
   source, target = pair
+  # A row still training (seed 1 unfinished) stays to resume in source.
+  _table(source, ["ridge_c"], {"wall_s": 50.5, "processes": 1,
+                               "ridge_a": {"wall_s": 30.0}})
+  os.remove(os.path.join(source, "runs", "ridge_c", "seed1", "results.json"))
   results = {r: open(os.path.join(source, "runs", r, "seed1",
                                   "results.json")).read()
              for r in ("ridge_a", "ridge_b")}
@@ -62,7 +66,7 @@ def test_moves_every_row_and_adds_the_timing(pair):
   assert rows == ["ridge_a", "ridge_b"]
   assert sorted(os.listdir(os.path.join(target, "runs"))) == [
       "global", "ridge_a", "ridge_b"]
-  assert os.listdir(os.path.join(source, "runs")) == []
+  assert os.listdir(os.path.join(source, "runs")) == ["ridge_c"]
   for r, text in results.items():
     assert open(os.path.join(target, "runs", r, "seed1",
                              "results.json")).read() == text
@@ -72,15 +76,18 @@ def test_moves_every_row_and_adds_the_timing(pair):
   assert timing["wall_s"] == 150.5 and timing["processes"] == 3
   assert timing["ridge_a"] == {"wall_s": 30.0, "merged_from": source}
   assert timing["global"] == {"wall_s": 80.0}
-  # Source's time was counted once: a second merge has nothing to add.
+  # Source's time was counted once: its next process starts from zero.
   assert not os.path.exists(os.path.join(source, "timing.json"))
-  with pytest.raises(WorkdirError, match="no rows to move"):
+  with pytest.raises(WorkdirError, match="no finished rows to move"):
     merge_rows.merge(source, target)
-
-
-def _unfinished(source, target):
-  os.remove(os.path.join(source, "runs", "ridge_b", "seed1", "results.json"))
-  return "seed 1 of ridge_b has not finished"
+  # ridge_c finishes in a later process; its merge adds only that one.
+  _write(os.path.join(source, "runs", "ridge_c", "seed1", "results.json"),
+         {})
+  _write(os.path.join(source, "timing.json"), {"wall_s": 9.5,
+                                               "processes": 1})
+  rows, timing = merge_rows.merge(source, target)
+  assert rows == ["ridge_c"]
+  assert timing["wall_s"] == 160.0 and timing["processes"] == 4
 
 
 def _other_split(source, target):
@@ -104,7 +111,7 @@ def _seed_missing_in_target(source, target):
   return "seed2/split.json: not found"
 
 
-@pytest.mark.parametrize("spoil", [_unfinished, _other_split, _other_base,
+@pytest.mark.parametrize("spoil", [_other_split, _other_base,
                                    _row_in_target, _seed_missing_in_target])
 def test_refuses_and_moves_nothing(pair, spoil):
   source, target = pair

@@ -2,11 +2,12 @@
 
 Two processes cannot share a table workdir (its lock), so on a machine with
 cores to spare a long table's rows can train in a second workdir with the
-same config and seeds, and move in when done. The move checks that both
-workdirs hold the same data (each seed's residual base and split) and that
-every seed of each row finished; it carries the rows' timing entries and
-adds the source's wall time and processes to the target's timing.json, so
-the table's wall_s still sums every process that worked on it. A rerun of
+same config and seeds, and move in when done. The move takes the rows
+whose every seed finished, checks that both workdirs hold the same data
+(the residual bases and each seed's split), carries the rows' timing
+entries and adds the source's wall time and processes to the target's
+timing.json, so the table's wall_s still sums every process that worked
+on it. A rerun of
 reproduce_table.py on the target with the rows in --config.methods reads
 them back into the table.
 """
@@ -38,8 +39,14 @@ def _same_file(a: str, b: str, what: str) -> None:
                          "same config and seeds.")
 
 
+def _finished(source: str, row: str) -> bool:
+  seeds = _seeds(source, row)
+  return bool(seeds) and all(os.path.isfile(os.path.join(
+      run_dir(source, row, s), "results.json")) for s in seeds)
+
+
 def _check(source: str, target: str, rows) -> None:
-  """Raises WorkdirError unless every row can move."""
+  """Raises WorkdirError unless every (finished) row can move."""
   base = "residual_base.json"
   if os.path.isfile(os.path.join(source, base)) or os.path.isfile(
       os.path.join(target, base)):
@@ -54,10 +61,6 @@ def _check(source: str, target: str, rows) -> None:
     if os.path.exists(os.path.join(target, "runs", row)):
       raise WorkdirError(f"{target}/runs/{row}: exists; nothing moved.")
     for s in _seeds(source, row):
-      result = os.path.join(run_dir(source, row, s), "results.json")
-      if not os.path.isfile(result):
-        raise WorkdirError(f"{result}: missing (seed {s} of {row} has not "
-                           "finished); nothing moved.")
       _same_file(os.path.join(run_dir(source, row, s), "split.json"),
                  os.path.join(run_dir(target, existing[0], s), "split.json"),
                  f"split for seed {s}")
@@ -69,15 +72,17 @@ def _timing(workdir: str) -> dict:
 
 
 def merge(source: str, target: str) -> tuple[list, dict]:
-  """Moves every row of source (each must have finished) into target under
-  both locks, and source's timing.json with them; returns (the rows,
-  target's updated timing.json dict). Every row, so that source's wall time, added here, is
-  never added twice."""
+  """Moves every finished row of source into target under both locks, and
+  source's timing.json with them; returns (the rows, target's updated
+  timing.json dict). A row still training stays (its checkpoints resume
+  in source); the next process there starts a new timing.json, which a
+  later merge adds: no second counts a process twice."""
   with claim(source, finished=None), claim(target, finished=None):
     runs = os.path.join(source, "runs")
-    rows = sorted(os.listdir(runs)) if os.path.isdir(runs) else []
+    rows = sorted(r for r in (os.listdir(runs) if os.path.isdir(runs)
+                              else []) if _finished(source, r))
     if not rows:
-      raise WorkdirError(f"{source}/runs: no rows to move.")
+      raise WorkdirError(f"{source}/runs: no finished rows to move.")
     _check(source, target, rows)
     src, dst = _timing(source), _timing(target)
     for row in rows:
@@ -88,8 +93,7 @@ def merge(source: str, target: str) -> tuple[list, dict]:
     dst["wall_s"] = round(dst.get("wall_s", 0) + src.get("wall_s", 0), 1)
     dst["processes"] = dst.get("processes", 0) + src.get("processes", 0)
     io.write_json(os.path.join(target, "timing.json"), dst)
-    # What was moved is no longer source's: a second merge adds nothing.
-    if src:
-      os.rename(os.path.join(source, "timing.json"),
-                os.path.join(source, "timing.merged.json"))
+    if src:  # Counted now: source's next process starts from zero.
+      os.replace(os.path.join(source, "timing.json"),
+                 os.path.join(source, "timing.merged.json"))
   return rows, dst
