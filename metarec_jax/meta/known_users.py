@@ -123,6 +123,15 @@ def choose_precision(ratings: dict, num_users: int, num_items: int,
   return (None if best == "off" else best), maes
 
 
+def unknown(users: int, width: int, items: int) -> dict:
+  """The known-user leaves with every user unknown (and every item rated):
+  a method's init, which a fit or init_from replaces."""
+  return {"user_vector": jnp.zeros((users, width), jnp.float32),
+          "user_known": jnp.zeros((users,), jnp.float32),
+          "log_known_prec": jnp.zeros((), jnp.float32),
+          "item_new": jnp.zeros((items,), jnp.float32)}
+
+
 def prior(params, user, mean, precision) -> tuple:
   """(prior mean, precision) of one user's new-item fold-in: a known
   user's pool solution (params "user_vector", "user_known",

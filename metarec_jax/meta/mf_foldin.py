@@ -67,14 +67,9 @@ class MFFoldIn:
     With known users, their leaves too (all unknown), so that a finished
     run's parameters restore into this shape (serving, a table's curve)."""
     n = len(tables["item_id"])
-    known = {}
-    if self.known_user_precisions:
-      users = len(next(iter(tables["user"].values())))
-      known = {"user_vector": jnp.zeros((users, self.max_rank + 1),
-                                        jnp.float32),
-               "user_known": jnp.zeros((users,), jnp.float32),
-               "log_known_prec": jnp.zeros((), jnp.float32),
-               "item_new": jnp.zeros((n,), jnp.float32)}
+    known = (known_users.unknown(len(next(iter(tables["user"].values()))),
+                                 self.max_rank + 1, n)
+             if self.known_user_precisions else {})
     return {**known,
             "mu": jnp.zeros((), jnp.float32),
             "item_bias": jnp.zeros((n,), jnp.float32),

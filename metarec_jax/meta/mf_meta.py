@@ -85,13 +85,9 @@ class MFMeta:
     embed = self.model.init(k_model, tables)["embed"]
     emb = self.model.embed_all({"embed": embed}, tables)
     width = self.rank + 1
-    known = {}
-    if self.known_users:  # All unknown (off) until a fit is copied in.
-      users = len(emb.users)
-      known = {"user_vector": jnp.zeros((users, width), jnp.float32),
-               "user_known": jnp.zeros((users,), jnp.float32),
-               "log_known_prec": jnp.zeros((), jnp.float32),
-               "item_new": jnp.zeros((n,), jnp.float32)}
+    # All unknown (off) until a fit is copied in.
+    known = (known_users.unknown(len(emb.users), width, n)
+             if self.known_users else {})
     return {**known,
             "mu": jnp.zeros((), jnp.float32),
             "item_bias": jnp.zeros((n,), jnp.float32),
