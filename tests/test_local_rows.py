@@ -73,3 +73,20 @@ def test_localize_keeps_padding_and_unknown_rows_at_zero():
   np.testing.assert_array_equal(got, [[table[3] + 100.0, table[5]]])
   got_id = np.asarray(q_params["item_id"])[np.asarray(q_rows["item_id"])]
   np.testing.assert_array_equal(got_id, [table[4] + 100.0])
+
+
+@pytest.mark.parametrize("by_map", [False, True])
+def test_both_ways_to_local_positions_agree_with_a_loop(by_map):
+  """The compare ([n, R]) and the vocabulary map ([V]) give, for each id,
+  the first local row holding it, or R (row 0 repeats as _local's fill)."""
+  rng = np.random.default_rng(int(by_map))
+  vocab = 50
+  ids = np.concatenate([[0], np.sort(rng.choice(np.arange(1, vocab), 12,
+                                                False)), np.zeros(4)])
+  ids = ids.astype(np.int32)
+  flat = rng.integers(0, vocab, size=400).astype(np.int32)
+  want = [next((j for j, v in enumerate(ids) if v == x), len(ids))
+          for x in flat]
+  assert min(want) == 0 and max(want) == len(ids)  # Both cases occur.
+  got = local_rows._local_position(ids, flat, vocab, by_map)
+  np.testing.assert_array_equal(np.asarray(got), want)

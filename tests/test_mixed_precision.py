@@ -62,7 +62,16 @@ def _run(name, dtype, config, prep, tables, batch):
                                    collections.Counter())}
 
 
-@pytest.mark.parametrize("name", NAMES)
+# Left out, as their bfloat16 programs are others' here: fomaml and melu_fo
+# are maml and melu with a stop_gradient on the inner gradients (the
+# second-order programs hold every bfloat16 op of theirs and more), and the
+# ensemble vmaps its member (melu_fo) and averages float32 outputs. They
+# still pass every conformance check (test_conformance.py).
+SAME_PROGRAM_AS_ANOTHER = ("fomaml", "melu_fo", "ensemble")
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in NAMES if n not in SAME_PROGRAM_AS_ANOTHER])
 def test_bfloat16_matches_float32(name, setup):
   config, prep, tables, batch = setup
   f32 = _run(name, "float32", config, prep, tables, batch)

@@ -69,6 +69,30 @@ def localize(embed_params: dict, task_tables: dict):
   return params, tables, row_ids
 
 
+def _local_position(ids, flat, vocab: int, by_map: bool | None = None):
+  """[n]: for each global id in flat, the first j with ids[j] == it, or
+  R = ids.size where none does.
+
+  Two exact ways to the same integers, chosen by size: comparing every
+  entry with every local row ([n, R]) is cheapest for a meta-batch's few
+  query items; scoring a catalogue chunk (n = 2048 items x their field
+  values against R ~ 100-400 rows) made that compare and its argmax ~90%
+  of a full-adaptation method's catalogue time on ML-1M, where a map of
+  the vocabulary ([V], the smallest j per id by a scatter-min) is 8-9x
+  faster (measured: 6.3-6.7 s -> 0.7-0.85 s per 32 users). by_map: None
+  chooses by size.
+  """
+  r = ids.shape[0]
+  if by_map is None:
+    by_map = flat.size * r > vocab
+  if not by_map:
+    match = flat[:, None] == ids[None, :]  # [n, R]
+    return jnp.where(match.any(-1), jnp.argmax(match, -1), r)
+  first = jnp.full((vocab,), r, jnp.int32).at[ids].min(
+      jnp.arange(r, dtype=jnp.int32))
+  return first[flat]
+
+
 def _patch(table, local, ids, idx):
   """The rows idx reads: local[j] where ids[j] == idx (adapted), else
   table[idx] (a row the support never read, so never moved).
@@ -77,9 +101,9 @@ def _patch(table, local, ids, idx):
   global rows of idx's n entries, and for each entry its position there.
   """
   flat = jnp.asarray(idx).reshape(-1)
-  match = flat[:, None] == ids[None, :]  # [n, R]
-  pos = jnp.where(match.any(-1), jnp.argmax(match, -1),
-                  local.shape[0] + jnp.arange(flat.size))
+  r = local.shape[0]
+  pos = _local_position(ids, flat, table.shape[0])
+  pos = jnp.where(pos < r, pos, r + jnp.arange(flat.size))
   return jnp.concatenate([local, table[flat]]), pos.reshape(jnp.shape(idx))
 
 
