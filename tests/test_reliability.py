@@ -49,6 +49,7 @@ def test_kill_9_then_rerun_is_byte_identical(tmp_path):
   proc = run(full)
   assert proc.returncode == 0, proc.stderr[-3000:]
 
+  started = time.time()
   killed = subprocess.Popen(_main_cmd(config, part), env=env,
                             stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -59,6 +60,7 @@ def test_kill_9_then_rerun_is_byte_identical(tmp_path):
     time.sleep(0.005)
   killed.send_signal(signal.SIGKILL)
   killed.wait()
+  killed_s = time.time() - started
   assert killed.returncode == -signal.SIGKILL
   resume_at = max(_checkpoint_steps(part))
   assert 10 <= resume_at < 40
@@ -70,7 +72,12 @@ def test_kill_9_then_rerun_is_byte_identical(tmp_path):
   timing = json.loads((part / "timing.json").read_text())
   assert timing["resumed_at"] == resume_at
   assert timing["steps_run"] == 40 - resume_at
-  assert json.loads((full / "timing.json").read_text())["steps_run"] == 40
+  # The killed process's training time up to its last checkpoint is kept
+  # (its own timing.json was never written).
+  assert 0 < timing["earlier_processes_s"] < killed_s
+  full_timing = json.loads((full / "timing.json").read_text())
+  assert full_timing["steps_run"] == 40
+  assert full_timing["earlier_processes_s"] == 0
   assert (part / "results.json").read_bytes() == (
       full / "results.json").read_bytes()
 

@@ -238,8 +238,14 @@ def _row_results(config, name, preps, seeds, workdir, rows, out) -> None:
     out["results"][ENSEMBLE] = [r["scenarios"] for r in _ensemble_row(
         c, trained, chosen, preps, seeds, members, workdir, grid_points)]
   rows[name] = {s: trained[(s, chosen[s][0], 0)][0] for s in seeds}
+  # Time a stopped process spent on this row, up to its last checkpoint:
+  # it never wrote its timing, so only the checkpoints know it.
+  earlier = round(sum(t.get("earlier_processes_s", 0.0) for t in timing), 1)
   out["timing"][name] = {"wall_s": round(time.time() - t0, 1),
                          "train": timing}
+  if earlier:
+    out["timing"][name]["earlier_processes_s"] = earlier
+    out["stopped_s"] += earlier
 
 
 def _grid_records(selection: dict) -> list:
@@ -316,7 +322,7 @@ def reproduce(config, workdir: str) -> dict:
   config = resolve_rows(choose_bases(config, preps, workdir), workdir)
   out = {"results": {}, "floors": None, "validation": {}, "grid": {},
          "grid_validation": {},
-         "earlier_timing": earlier,
+         "earlier_timing": earlier, "stopped_s": 0.0,
          "timing": {"data_s": round(time.time() - t0, 1)}}
   base_path = os.path.join(workdir, "residual_base.json")
   if os.path.isfile(base_path):  # Every point's criterion, per seed.
@@ -326,9 +332,11 @@ def reproduce(config, workdir: str) -> dict:
 
   def write_timing():
     # wall_s sums every process that worked on this workdir (a resumed
-    # table's time is the first process's plus the resume's).
+    # table's time is the first process's plus the resume's), a process
+    # stopped mid-row up to that row's last checkpoint included.
     out["timing"].update(
-        wall_s=round(earlier.get("wall_s", 0) + time.time() - t0, 1),
+        wall_s=round(earlier.get("wall_s", 0) + time.time() - t0
+                     + out["stopped_s"], 1),
         processes=earlier.get("processes", 0) + 1)
     io.write_json(timing_path, out["timing"])
 

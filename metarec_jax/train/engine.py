@@ -92,6 +92,10 @@ class Group:
                       for r in runs]
     self.done, self.finished = 0, False
     self.mesh = None
+    # Training seconds of earlier processes, up to their last checkpoint
+    # (a process stopped mid-training never writes its timing), and when
+    # this process started: each checkpoint carries their sum.
+    self.earlier_s, self.t0 = 0.0, time.time()
 
   def place(self, batch, task_axis: int = 1):
     """On several devices, a batch split along its task axis: 1 behind the
@@ -147,7 +151,8 @@ class Group:
 
   def meta(self, stopper: early_stop.EarlyStop) -> dict:
     return {"done": self.done, "finished": self.finished,
-            "records": self.records, "stopper": stopper.state()}
+            "records": self.records, "stopper": stopper.state(),
+            "train_s": self.earlier_s + time.time() - self.t0}
 
   def restore(self, ckpt, stopper) -> bool:
     """Resumes from the group's latest checkpoint; False if there is none."""
@@ -159,6 +164,7 @@ class Group:
     self.best = [jax.device_get(take(best, i)) for i in range(len(self.runs))]
     self.records, self.done = meta["records"], meta["done"]
     self.finished = meta["finished"]
+    self.earlier_s = float(meta.get("train_s", 0.0))  # Older: unrecorded.
     stopper.restore(meta["stopper"])
     logging.info("Resumed %s from step %d", self.group_dir, self.done)
     return True
@@ -381,5 +387,6 @@ def train(method, runs: list, config, group_dir: str, *,
       records=group.records,
       timing={"wall_s": time.time() - t0, "compile_s": compile_s,
               "steps_run": steps_run, "resumed_at": start, "runs": len(runs),
+              "earlier_processes_s": round(group.earlier_s, 1),
               "ms_per_step_mean": (1e3 * loop_s / steps_run if steps_run
                                    else None)})
