@@ -3,8 +3,10 @@ recomputable from the runs' files, every run servable, a rerun resumes."""
 
 import csv
 import json
+import time
 
 import numpy as np
+import pytest
 
 from configs.tables import coldstart as table_config
 from metarec_jax.data import scenarios
@@ -133,3 +135,35 @@ def test_sweep_records_a_diverged_configuration_and_skips_it(tmp_path):
   assert rows[1e30]["diverged_at"] == [2]
   assert rows[0.05]["diverged_at"] == [None]
   assert out["best"]["inner_lr"] == 0.05
+
+
+def test_a_row_stopped_mid_training_keeps_its_time(tmp_path, monkeypatch):
+  """A process stopped after a checkpoint (sessions end) writes no timing;
+  the process that resumes the row reports the stopped one's training
+  seconds up to that checkpoint and adds them to the table's wall_s."""
+  from metarec_jax.train import engine
+  c = _tiny(methods=("global",))
+  c.seeds, c.num_steps, c.eval_every, c.checkpoint_every = (0,), 4, 2, 2
+  c.curve_ks = ()
+  boundary = engine._boundary
+
+  def stop_after_first_checkpoint(group, *args, **kwargs):
+    boundary(group, *args, **kwargs)
+    if group.done == 2:
+      raise KeyboardInterrupt("stopped")
+
+  monkeypatch.setattr(engine, "_boundary", stop_after_first_checkpoint)
+  t0 = time.time()
+  with pytest.raises(KeyboardInterrupt):
+    coldstart.reproduce(c, str(tmp_path))
+  stopped_s = time.time() - t0
+  assert not (tmp_path / "timing.json").exists()
+  monkeypatch.setattr(engine, "_boundary", boundary)
+  coldstart.reproduce(c, str(tmp_path))
+  timing = json.loads((tmp_path / "timing.json").read_text())
+  row = timing["global"]
+  [train] = row["train"]
+  assert train["resumed_at"] == 2 and train["steps_run"] == 2
+  assert 0 < row["earlier_processes_s"] == train["earlier_processes_s"]
+  assert row["earlier_processes_s"] < stopped_s
+  assert timing["wall_s"] >= row["wall_s"] + row["earlier_processes_s"]
