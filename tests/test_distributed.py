@@ -145,16 +145,15 @@ def test_two_runs_split_over_runs_and_tasks_match_one_device(tmp_path):
   one = _engine_runs(tmp_path / "one", 1)
   two = _engine_runs(tmp_path / "two", 2, str(_free_port()))
   assert (one["devices"], two["devices"]) == (1, 4)
-  for other in (two,):
-    assert len(one["records"]) == len(other["records"]) == 2
-    assert len(one["params"]) == len(other["params"]) == 2
-    for a, b in zip(one["records"], other["records"]):
-      np.testing.assert_allclose([m for _, m in a["history"]],
-                                 [m for _, m in b["history"]], atol=1e-6)
-    for pa, pb in zip(one["params"], other["params"]):
-      assert len(pa) == len(pb)
-      for x, y in zip(pa, pb):
-        np.testing.assert_allclose(x, y, atol=1e-5, rtol=1e-4)
+  assert len(one["records"]) == len(two["records"]) == 2
+  assert len(one["params"]) == len(two["params"]) == 2
+  for a, b in zip(one["records"], two["records"]):
+    np.testing.assert_allclose([m for _, m in a["history"]],
+                               [m for _, m in b["history"]], atol=1e-6)
+  for pa, pb in zip(one["params"], two["params"]):
+    assert len(pa) == len(pb)
+    for x, y in zip(pa, pb):
+      np.testing.assert_allclose(x, y, atol=1e-5, rtol=1e-4)
   # The two runs differ (rates): the comparison can fail.
   assert one["records"][0]["history"] != one["records"][1]["history"]
 
