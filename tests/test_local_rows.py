@@ -6,6 +6,9 @@ import jax
 import numpy as np
 import pytest
 
+from configs.tables import coldstart as table_config
+from metarec_jax.data import pipeline
+from metarec_jax.experiments import catalogue_timing
 from metarec_jax.meta import base, local_rows
 from test_methods import HP, build, toy_batch
 
@@ -90,3 +93,31 @@ def test_both_ways_to_local_positions_agree_with_a_loop(by_map):
   assert min(want) == 0 and max(want) == len(ids)  # Both cases occur.
   got = local_rows._local_position(ids, flat, vocab, by_map)
   np.testing.assert_array_equal(np.asarray(got), want)
+
+
+@pytest.mark.parametrize("by_map", [False, True])
+def test_positions_by_forces_its_way_whatever_the_sizes(by_map):
+  # Sizes where the automatic choice is the map (n * R > V) and where it
+  # is the compare: the forced way's primitive is traced in both.
+  table, local = np.zeros((20, 2), np.float32), np.zeros((3, 2), np.float32)
+  ids = np.array([0, 5, 7], np.int32)
+  for n in (2, 40):
+    idx = np.arange(n, dtype=np.int32) % 20
+    with local_rows.positions_by(by_map):
+      text = str(jax.make_jaxpr(local_rows._patch)(table, local, ids, idx))
+    assert ("scatter" in text) == by_map and ("argmax" in text) != by_map
+  assert local_rows._FORCED_WAY is None  # Restored on the way out.
+
+
+def test_catalogue_scores_are_the_same_both_ways():
+  # Full-adaptation catalogue ranking on real data, the compare forced
+  # against the vocabulary map forced: the same scores, and each way traced
+  # its own program (the forced flag is read at trace time).
+  config = table_config.get_config("ml100k,smoke")
+  prep = pipeline.prepare(config.data, 0)
+  got = catalogue_timing.time_method(config, prep, "fomaml", "user_cold",
+                                     users=4, item_chunk=512, repeats=1)
+  assert got["users"] == 4 and got["catalogue_items"] > 512
+  assert got["max_abs_diff"] < 1e-5
+  for way in catalogue_timing.WAYS:
+    assert got[way]["steady_s"] > 0

@@ -25,7 +25,14 @@ unknown-item vector): it is always local row 0, so `idx > 0` masks and
 `table[0]` lookups mean the same before and after.
 """
 
+import contextlib
+
+import jax
 import jax.numpy as jnp
+
+# None: _local_position chooses its way by size. positions_by() forces one,
+# so a benchmark can time both ways on the same batch (read at trace time).
+_FORCED_WAY = None
 
 
 def _local(table, idx):
@@ -93,6 +100,22 @@ def _local_position(ids, flat, vocab: int, by_map: bool | None = None):
   return first[flat]
 
 
+@contextlib.contextmanager
+def positions_by(by_map: bool | None):
+  """Within: every trace finds local positions one way (True: the
+  vocabulary map, False: the compare), whatever the sizes. JAX reuses a
+  function's trace for the same shapes, so its caches are cleared on the
+  way in and out (for benchmarks and tests: everything compiles again)."""
+  global _FORCED_WAY
+  before, _FORCED_WAY = _FORCED_WAY, by_map
+  jax.clear_caches()
+  try:
+    yield
+  finally:
+    _FORCED_WAY = before
+    jax.clear_caches()
+
+
 def _patch(table, local, ids, idx):
   """The rows idx reads: local[j] where ids[j] == idx (adapted), else
   table[idx] (a row the support never read, so never moved).
@@ -102,7 +125,7 @@ def _patch(table, local, ids, idx):
   """
   flat = jnp.asarray(idx).reshape(-1)
   r = local.shape[0]
-  pos = _local_position(ids, flat, table.shape[0])
+  pos = _local_position(ids, flat, table.shape[0], _FORCED_WAY)
   pos = jnp.where(pos < r, pos, r + jnp.arange(flat.size))
   return jnp.concatenate([local, table[flat]]), pos.reshape(jnp.shape(idx))
 
