@@ -2,7 +2,9 @@
 verdicts follow the measured numbers, a table's compile seconds are summed
 over its rows' training parts, and a missing GPU run says so."""
 
-from metarec_jax.experiments import speed_targets
+import pytest
+
+from metarec_jax.experiments import speed_targets, warm_cache
 
 
 def _compile_report(empty_s, warm_s):
@@ -26,12 +28,14 @@ def test_verdicts_follow_the_measurements():
   rows = speed_targets.rows(_compile_report(12.0, 0.5), TIMING, None)
   got = {name: speed_targets.verdict(limit, measured)
          for name, limit, measured, _ in rows}
-  assert list(got.values()) == ["missed", "met", "missed", "not measured"]
+  assert list(got.values()) == ["missed", "met", "missed", "not measured",
+                                "not measured"]
   fast = dict(TIMING, wall_s=899.0)
   rows = speed_targets.rows(_compile_report(9.99, 0.5), fast,
                             {"table": {"wall_s": 170.0,
                                        "rows_done": ["global", "maml"]}})
-  assert [speed_targets.verdict(r[1], r[2]) for r in rows] == ["met"] * 4
+  assert [speed_targets.verdict(r[1], r[2]) for r in rows] == [
+      "met", "met", "met", "not measured", "met"]
   assert "2 rows within the step's cap" in rows[-1][3]
   assert "2 rows" in rows[2][3] and "4.8 s" in rows[2][3]
 
@@ -43,3 +47,32 @@ def test_markdown_names_its_files_and_a_missing_gpu_run():
   assert "| ML-1M 5-seed table, empty cache (CPU) | 900 | 1,000.0 | missed" \
       in text
   assert "results/bench_gpu.json absent" in text
+
+
+def _two_runs(walls_empty, walls_warm):
+  def timing(walls):
+    return {"wall_s": sum(walls.values()) + 5.0, "cpus": 2,
+            **{k: {"wall_s": w, "train": [{"compile_s": 1.0}]}
+               for k, w in walls.items()}}
+  return timing(walls_empty), timing(walls_warm)
+
+
+def test_warm_cache_saving_per_row_and_the_table_estimate():
+  measured = warm_cache.compare(*_two_runs({"tanp": 455.0, "ridge": 300.0},
+                                           {"tanp": 430.0, "ridge": 285.0}))
+  assert measured["rows"]["tanp"]["saved_s"] == 25.0
+  assert measured["saved_per_row_s"] == 20.0   # (25 + 15) / 2
+  assert measured["saved_s"] == 40.0
+  # TIMING has two rows: 1000 s less 2 x 20 s.
+  assert warm_cache.estimate(TIMING, measured) == 960.0
+  rows = speed_targets.rows(_compile_report(9.0, 0.5), TIMING, None,
+                            measured)
+  name, _, shown, how = rows[3]
+  assert "warm cache" in name and shown == 960.0
+  assert how.startswith("estimated") and "ridge, tanp" in how
+
+
+def test_warm_cache_runs_must_hold_the_same_rows():
+  empty, warm = _two_runs({"tanp": 455.0}, {"ridge": 300.0})
+  with pytest.raises(ValueError, match="different rows"):
+    warm_cache.compare(empty, warm)
