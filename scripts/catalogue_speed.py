@@ -12,6 +12,7 @@ difference between the two ways' scores (they should be equal).
 """
 
 import os
+import time
 
 from absl import flags
 import jax
@@ -42,7 +43,8 @@ def main(argv):
   prep = pipeline.prepare(config.data, config.seeds[0])
   out = {"dataset": config.data.name, "backend": jax.default_backend(),
          "cpus": os.cpu_count(), "scenario": FLAGS.scenario,
-         "seed": config.seeds[0], "repeats": FLAGS.repeats, "methods": {}}
+         "seed": config.seeds[0], "repeats": FLAGS.repeats,
+         "measured": time.strftime("%Y-%m-%d"), "methods": {}}
   for name in FLAGS.methods:
     r = catalogue_timing.time_method(config, prep, name, FLAGS.scenario,
                                      FLAGS.users, FLAGS.item_chunk,
