@@ -12,7 +12,7 @@ import time
 import jax
 import numpy as np
 
-from metarec_jax.experiments import coldstart
+from metarec_jax.experiments import coldstart, grid
 from metarec_jax.train import controls, engine, step
 
 
@@ -21,9 +21,12 @@ def time_method(config, preps: dict, name: str, steps: int) -> dict:
   CPU time / wall time for method `name` over config.seeds (preps: seed ->
   prepared data)."""
   c = coldstart.method_config(config, name)
-  seeds = list(c.seeds)
-  # Nothing is written: the folders of the runs are never created.
-  batch_runs = coldstart.row_runs(c, preps, [(s, 0) for s in seeds], "")
+  seeds, points = list(c.seeds), grid.points(config, name)
+  # Every seed at every grid point, as the table vmaps them. Nothing is
+  # written: the folders of the runs are never created.
+  batch_runs = coldstart.row_runs(
+      c, name, preps, [(s, j, 0) for s in seeds for j in range(len(points))],
+      "", points)
   group = engine.Group(batch_runs[0].init_method, batch_runs, c, "")
   step_fn = step.make_step(batch_runs[0].init_method, c.clip_norm,
                            batch_rows=c.batch_rows,
@@ -46,6 +49,7 @@ def time_method(config, preps: dict, name: str, steps: int) -> dict:
   return {"ms_per_step_median": 1e3 * float(np.median(walls)),
           "cpu_per_wall": (cpu1.user - cpu0.user + cpu1.system
                            - cpu0.system) / wall,
-          "runs": len(batch_runs), "batch_size": c.batch_size,
+          "runs": len(batch_runs), "grid_points": len(points),
+          "batch_size": c.batch_size,
           "inner_steps": c.inner_steps, "buckets": list(c.data.buckets),
           "first_call_s": compile_s, "steps_timed": steps}
