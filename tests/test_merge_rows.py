@@ -101,6 +101,15 @@ def _other_base(source, target):
   return "same residual bases"
 
 
+def _other_base_choice(source, target):
+  # A chosen prior differs: no tolerance covers a grid value.
+  _write(os.path.join(source, "residual_base.json"),
+         {"0": {"chosen": {"bias_prior": 3.0}, "validation_mae": 0.865973}})
+  _write(os.path.join(target, "residual_base.json"),
+         {"0": {"chosen": {"bias_prior": 10.0}, "validation_mae": 0.865973}})
+  return "same residual bases"
+
+
 def _row_in_target(source, target):
   _table(target, ["ridge_b"], {"wall_s": 100.0, "processes": 2})
   return "runs/ridge_b: exists"
@@ -112,7 +121,8 @@ def _seed_missing_in_target(source, target):
 
 
 @pytest.mark.parametrize("spoil", [_other_split, _other_base,
-                                   _row_in_target, _seed_missing_in_target])
+                                   _other_base_choice, _row_in_target,
+                                   _seed_missing_in_target])
 def test_refuses_and_moves_nothing(pair, spoil):
   source, target = pair
   message = spoil(source, target)
@@ -133,3 +143,17 @@ def test_refuses_a_target_in_use(pair):
   finally:
     os.close(fd)
   assert _snapshot(source, target) == before
+
+
+def test_residual_bases_a_rounding_apart_still_merge(pair):
+  # Two processes computed one validation MAE of the base grid 1e-6 apart
+  # (seen on ML-100K); the bases chosen are the same.
+  source, target = pair
+  for workdir, mae in ((source, 0.865972), (target, 0.865973)):
+    _write(os.path.join(workdir, "residual_base.json"),
+           {"0": {"chosen": {"bias_prior": 10.0},
+                  "points": [{"point": {"bias_prior": 10.0},
+                              "validation_mae": mae}]}})
+  rows, _ = merge_rows.merge(source, target)
+  assert rows == ["ridge_a", "ridge_b"]
+  assert os.path.isdir(os.path.join(target, "runs", "ridge_a"))
