@@ -6,9 +6,10 @@ metarec_jax/experiments/catalogue_timing.py), on one batch of users.
     --config=configs/tables/coldstart.py:ml1m,text \
     --methods=fomaml,maml --out=results/catalogue_speed_cpu.json
 
-Prints and writes, per method: the first call (compile and run) and the
-median of --repeats later calls each way, their ratio, and the largest
-difference between the two ways' scores (they should be equal).
+Prints and writes, per method: the first call (compile and run: the
+persistent compilation cache is left off here) and the median of
+--repeats later calls each way, their ratio, and the largest difference
+between the two ways' scores (they should be equal).
 """
 
 import os
@@ -18,7 +19,7 @@ from absl import flags
 import jax
 from ml_collections import config_flags
 
-from metarec_jax.core import cli, compile_cache, io
+from metarec_jax.core import cli, io
 from metarec_jax.data import pipeline
 from metarec_jax.experiments import catalogue_timing
 
@@ -31,14 +32,14 @@ flags.DEFINE_string("scenario", "user_cold", "Test scenario whose catalogue "
 flags.DEFINE_integer("users", 32, "Users in the batch (the table's "
                      "catalogue batch).")
 flags.DEFINE_integer("item_chunk", 2048, "Catalogue items scored per call.")
-flags.DEFINE_integer("repeats", 3, "Timed calls after the first, per way.")
+flags.DEFINE_integer("repeats", 3, "Timed calls after the first, per way.",
+                     lower_bound=1)
 flags.DEFINE_string("out", "", "Optional JSON output path.")
 flags.mark_flags_as_required(["config"])
 
 
 def main(argv):
   del argv
-  compile_cache.enable()
   config = FLAGS.config
   prep = pipeline.prepare(config.data, config.seeds[0])
   out = {"dataset": config.data.name, "backend": jax.default_backend(),

@@ -109,6 +109,19 @@ def test_positions_by_forces_its_way_whatever_the_sizes(by_map):
   assert local_rows._FORCED_WAY is None  # Restored on the way out.
 
 
+def test_one_jitted_function_is_traced_again_under_each_way():
+  # jit reuses a function's trace for the same shapes: positions_by must
+  # clear it, or the second way would run the first way's program.
+  table, local = np.zeros((20, 2), np.float32), np.zeros((3, 2), np.float32)
+  ids, idx = np.array([0, 5, 7], np.int32), np.arange(40, dtype=np.int32) % 20
+  patch = jax.jit(local_rows._patch)
+  texts = {}
+  for by_map in (False, True):
+    with local_rows.positions_by(by_map):
+      texts[by_map] = patch.lower(table, local, ids, idx).as_text()
+  assert "scatter" in texts[True] and "scatter" not in texts[False]
+
+
 def test_catalogue_scores_are_the_same_both_ways():
   # Full-adaptation catalogue ranking on real data, the compare forced
   # against the vocabulary map forced: the same scores, and each way traced

@@ -102,11 +102,20 @@ def _other_base(source, target):
 
 
 def _other_base_choice(source, target):
-  # A chosen prior differs: no tolerance covers a grid value.
+  # A chosen prior differs, even by less than the MAEs' tolerance.
   _write(os.path.join(source, "residual_base.json"),
          {"0": {"chosen": {"bias_prior": 3.0}, "validation_mae": 0.865973}})
   _write(os.path.join(target, "residual_base.json"),
-         {"0": {"chosen": {"bias_prior": 10.0}, "validation_mae": 0.865973}})
+         {"0": {"chosen": {"bias_prior": 3.000001},
+                "validation_mae": 0.865973}})
+  return "same residual bases"
+
+
+def _base_mae_apart(source, target):
+  _write(os.path.join(source, "residual_base.json"),
+         {"0": {"chosen": {"bias_prior": 3.0}, "validation_mae": 0.8659}})
+  _write(os.path.join(target, "residual_base.json"),
+         {"0": {"chosen": {"bias_prior": 3.0}, "validation_mae": 0.8660}})
   return "same residual bases"
 
 
@@ -121,7 +130,8 @@ def _seed_missing_in_target(source, target):
 
 
 @pytest.mark.parametrize("spoil", [_other_split, _other_base,
-                                   _other_base_choice, _row_in_target,
+                                   _other_base_choice, _base_mae_apart,
+                                   _row_in_target,
                                    _seed_missing_in_target])
 def test_refuses_and_moves_nothing(pair, spoil):
   source, target = pair

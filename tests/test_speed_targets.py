@@ -49,30 +49,39 @@ def test_markdown_names_its_files_and_a_missing_gpu_run():
   assert "results/bench_gpu.json absent" in text
 
 
-def _two_runs(walls_empty, walls_warm):
-  def timing(walls):
-    return {"wall_s": sum(walls.values()) + 5.0, "cpus": 2,
-            **{k: {"wall_s": w, "train": [{"compile_s": 1.0}]}
-               for k, w in walls.items()}}
-  return timing(walls_empty), timing(walls_warm)
+def _two_runs(rows_empty, rows_warm, outside=(5.0, 2.0)):
+  """Two tables' timings from {row: (wall_s, step compile_s)}; outside:
+  each table's seconds outside its rows."""
+  def timing(rows, extra):
+    return {"wall_s": sum(w for w, _ in rows.values()) + extra, "cpus": 2,
+            **{k: {"wall_s": w, "train": [{"compile_s": c / 2}] * 2}
+               for k, (w, c) in rows.items()}}
+  return timing(rows_empty, outside[0]), timing(rows_warm, outside[1])
 
 
 def test_warm_cache_saving_per_row_and_the_table_estimate():
-  measured = warm_cache.compare(*_two_runs({"tanp": 455.0, "ridge": 300.0},
-                                           {"tanp": 430.0, "ridge": 285.0}))
+  # Wall times move more than the compiling (ridge's row got slower): the
+  # estimate takes the step compiling saved, summed over a row's parts.
+  measured = warm_cache.compare(
+      *_two_runs({"tanp": (455.0, 6.0), "ridge": (300.0, 5.0)},
+                 {"tanp": (430.0, 1.0), "ridge": (310.0, 2.0)}))
   assert measured["rows"]["tanp"]["saved_s"] == 25.0
-  assert measured["saved_per_row_s"] == 20.0   # (25 + 15) / 2
-  assert measured["saved_s"] == 40.0
-  # TIMING has two rows: 1000 s less 2 x 20 s.
-  assert warm_cache.estimate(TIMING, measured) == 960.0
+  assert measured["rows"]["ridge"]["step_compile_empty_s"] == 5.0
+  assert measured["saved_s"] == 18.0   # 760 - 742
+  assert measured["compile_saved_per_row_s"] == 4.0   # (5 + 3) / 2
+  # TIMING has two rows: 1000 s less 2 x 4 s.
+  assert warm_cache.estimate(TIMING, measured) == 992.0
   rows = speed_targets.rows(_compile_report(9.0, 0.5), TIMING, None,
                             measured)
   name, _, shown, how = rows[3]
-  assert "warm cache" in name and shown == 960.0
+  assert "warm cache" in name and shown == 992.0
   assert how.startswith("estimated") and "ridge, tanp" in how
+  assert "4.0 s of step compiling" in how
 
 
 def test_warm_cache_runs_must_hold_the_same_rows():
-  empty, warm = _two_runs({"tanp": 455.0}, {"ridge": 300.0})
+  empty, warm = _two_runs({"tanp": (455.0, 6.0)}, {"ridge": (300.0, 5.0)})
   with pytest.raises(ValueError, match="different rows"):
     warm_cache.compare(empty, warm)
+  with pytest.raises(ValueError, match="no rows"):
+    warm_cache.compare(*_two_runs({}, {}))

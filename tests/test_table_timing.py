@@ -18,3 +18,13 @@ def test_a_row_is_timed_over_its_seeds_and_grid_points():
   assert got["grid_points"] == len(points)
   assert got["runs"] == len(config.seeds) * len(points)
   assert got["steps_timed"] == 1 and got["ms_per_step_median"] > 0
+
+
+def test_the_ensemble_row_is_timed_with_its_members():
+  config = table_config.get_config("ml100k,smoke")
+  config.seeds, config.ensemble_size = (0,), 3
+  preps = {0: pipeline.prepare(config.data, 0)}
+  got = table_timing.time_method(config, preps, config.ensemble_method,
+                                 steps=1)
+  assert got["ensemble_members"] == 3
+  assert got["runs"] == 3 * got["grid_points"]

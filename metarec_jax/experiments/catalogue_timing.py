@@ -25,6 +25,8 @@ WAYS = {"compare": False, "vocabulary_map": True}
 
 def _timed(fn, repeats: int) -> tuple:
   """(first call s, median of `repeats` later calls s, last output)."""
+  if repeats < 1:
+    raise ValueError(f"repeats={repeats}: at least 1 timed call per way")
   t = time.time()
   out = fn()
   first = time.time() - t

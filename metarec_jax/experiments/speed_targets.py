@@ -8,7 +8,7 @@ A table's timing.json records each row's wall time and the engine's step
 compile seconds. What a warm compilation cache saves the ML-1M table is
 measured on a few of its rows run twice (results/warm_cache_ml1m_cpu.json,
 scripts/warm_cache_table.py) and the whole table's warm wall time estimated
-from it (experiments/warm_cache.py); the row says it is an estimate.
+from their compiling (experiments/warm_cache.py); the row says so.
 """
 
 from metarec_jax.experiments import warm_cache
@@ -30,9 +30,11 @@ def _warm_table_row(ml1m_timing: dict, warm: dict | None) -> tuple:
     return (name, ML1M_TABLE_S, None, "no warm-cache run measured")
   return (name, ML1M_TABLE_S, warm_cache.estimate(ml1m_timing, warm),
           f"estimated: the empty-cache time less "
-          f"{warm['saved_per_row_s']:.1f} s per row, the saving measured on "
-          f"{', '.join(warm['rows'])} (empty {warm['empty_cache_s']:,.1f} s,"
-          f" warm {warm['warm_cache_s']:,.1f} s)")
+          f"{warm['compile_saved_per_row_s']:.1f} s of step compiling per "
+          f"row, what the cache saved on {', '.join(warm['rows'])}; their "
+          f"wall times moved more between runs (empty "
+          f"{warm['empty_cache_s']:,.1f} s, warm {warm['warm_cache_s']:,.1f} "
+          "s)")
 
 
 def rows(compile_report: dict, ml1m_timing: dict, gpu: dict | None,

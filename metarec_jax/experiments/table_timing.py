@@ -22,11 +22,15 @@ def time_method(config, preps: dict, name: str, steps: int) -> dict:
   prepared data)."""
   c = coldstart.method_config(config, name)
   seeds, points = list(c.seeds), grid.points(config, name)
-  # Every seed at every grid point, as the table vmaps them. Nothing is
-  # written: the folders of the runs are never created.
+  members = (config.ensemble_size if name == config.ensemble_method
+             and config.ensemble_size > 1 else 1)
+  # Every seed at every grid point, with the ensemble's members on the
+  # ensemble's row: one group, as the table vmaps them (config.vmap_seeds;
+  # with it off the table trains each run alone, which this does not
+  # time). Nothing is written: the folders are never created.
   batch_runs = coldstart.row_runs(
-      c, name, preps, [(s, j, 0) for s in seeds for j in range(len(points))],
-      "", points)
+      c, name, preps, [(s, j, e) for s in seeds for j in range(len(points))
+                       for e in range(members)], "", points)
   group = engine.Group(batch_runs[0].init_method, batch_runs, c, "")
   step_fn = step.make_step(batch_runs[0].init_method, c.clip_norm,
                            batch_rows=c.batch_rows,
@@ -50,6 +54,7 @@ def time_method(config, preps: dict, name: str, steps: int) -> dict:
           "cpu_per_wall": (cpu1.user - cpu0.user + cpu1.system
                            - cpu0.system) / wall,
           "runs": len(batch_runs), "grid_points": len(points),
+          "ensemble_members": members,
           "batch_size": c.batch_size,
           "inner_steps": c.inner_steps, "buckets": list(c.data.buckets),
           "first_call_s": compile_s, "steps_timed": steps}
