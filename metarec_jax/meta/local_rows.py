@@ -86,7 +86,7 @@ def _local_position(ids, flat, vocab: int, by_map: bool | None = None):
   values against R ~ 100-400 rows) made that compare and its argmax ~90%
   of a full-adaptation method's catalogue time on ML-1M, where a map of
   the vocabulary ([V], the smallest j per id by a scatter-min) is about 8x
-  faster (scripts/catalogue_speed.py: 2.0 s -> 0.25 s per 32 users).
+  faster (scripts/catalogue_speed.py: 2.2 s -> 0.27 s per 32 users).
   by_map: None chooses by size.
   """
   r = ids.shape[0]
