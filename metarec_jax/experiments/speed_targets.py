@@ -48,8 +48,7 @@ def rows(compile_report: dict, ml1m_timing: dict, gpu: dict | None,
           f"{empty['trace_s']} s and lower {empty['lower_s']} s besides"),
          ("quick start compiling, warm cache (CPU)", QUICK_START_COMPILE_S,
           warm["compile_s"], "reading the executables back")]
-  n_rows = sum(isinstance(r, dict) and "wall_s" in r
-               for r in ml1m_timing.values())
+  n_rows = len(warm_cache.rows_of(ml1m_timing))
   out.append(("ML-1M 5-seed table, empty cache (CPU)", ML1M_TABLE_S,
               ml1m_timing["wall_s"],
               f"{n_rows} rows; the engine's step compiles took "

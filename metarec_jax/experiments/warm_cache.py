@@ -13,7 +13,9 @@ saving out (speed_targets.py says it is an estimate where it shows it).
 """
 
 
-def _rows(timing: dict) -> dict:
+def rows_of(timing: dict) -> dict:
+  """{row: its entry} of a table's timing.json (the entries with a wall
+  time; the rest are the table's own fields)."""
   return {k: v for k, v in timing.items()
           if isinstance(v, dict) and "wall_s" in v}
 
@@ -25,7 +27,7 @@ def _compile_s(row: dict) -> float:
 def compare(empty: dict, warm: dict) -> dict:
   """Per row and in total: wall seconds with each cache and their
   difference, and the engine's step compile seconds with each."""
-  a, b = _rows(empty), _rows(warm)
+  a, b = rows_of(empty), rows_of(warm)
   if not a:
     raise ValueError("the runs hold no rows: nothing to compare")
   if set(a) != set(b):
@@ -47,4 +49,4 @@ def estimate(table_timing: dict, measured: dict) -> float:
   """A whole table's warm-cache wall seconds: its empty-cache wall time
   less the measured step compile seconds saved per row, for each row."""
   return table_timing["wall_s"] - measured["compile_saved_per_row_s"] * len(
-      _rows(table_timing))
+      rows_of(table_timing))
